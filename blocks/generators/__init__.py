@@ -1,0 +1,5 @@
+"""Generator Blocks."""
+
+from blocks.generators.base import GenerationRequest, GenerationResult, Generator, Usage
+
+__all__ = ["GenerationRequest", "GenerationResult", "Generator", "Usage"]

@@ -1,0 +1,117 @@
+"""Pom-Bolt settings, read from ``POMBOLT_*`` environment variables.
+
+One data dir holds everything local — the SQLite state store, snapshot storage, Prefect results,
+local Git repositories, local sites and the static server's pidfile — so pointing
+``POMBOLT_DATA_DIR`` elsewhere isolates a run fully.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import DataDirUnwritable
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "pombolt"
+
+
+class Limits(BaseSettings):
+    """Bounds on input and generated output."""
+
+    model_config = SettingsConfigDict(env_prefix="POMBOLT_LIMIT_", extra="ignore")
+
+    max_requirements_chars: int = Field(20_000, description="Longest accepted requirements text.")
+    max_files: int = Field(500, description="Most files one generation may produce.")
+    max_file_bytes: int = Field(5 * 1024 * 1024, description="Largest single generated file.")
+    max_total_bytes: int = Field(50 * 1024 * 1024, description="Largest total size of one snapshot.")
+    max_path_chars: int = Field(255, description="Longest generated file path.")
+
+
+class Timeouts(BaseSettings):
+    """Time limits, in seconds, for every layer."""
+
+    model_config = SettingsConfigDict(env_prefix="POMBOLT_TIMEOUT_", extra="ignore")
+
+    http_connect: float = 10.0
+    http_read: float = 60.0
+    http_total_retry: float = Field(120.0, description="Most time the request layer spends retrying one call.")
+    http_attempts: int = Field(5, description="Most attempts the request layer makes for one call.")
+    http_max_wait: float = Field(60.0, description="Longest single Retry-After wait the request layer honours.")
+    task_default: float = 600.0
+    task_generate: float = 1800.0
+    task_build: float = 900.0
+    task_deploy: float = 900.0
+    task_verify: float = 120.0
+    flow: float = 3600.0
+    verify_poll: float = 0.5
+    task_retry_delay: float = Field(2.0, description="Base delay between Prefect task retries.")
+    task_retries: int = Field(2, description="Prefect task retries for retryable errors.")
+
+
+class Settings(BaseSettings):
+    """All of Pom-Bolt's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="POMBOLT_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where everything local lives.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
+    storage_block: str | None = Field(
+        None,
+        description="Saved storage Block ('local-file-system/NAME' or 's3-bucket/NAME'); default a "
+        "LocalFileSystem under the data dir.",
+    )
+    default_generator: str = "offline"
+    default_repository: str = "local-git"
+    default_target: str = "local-static"
+    default_tenant: str = "local"
+    static_host: str = "127.0.0.1"
+    static_port: int = Field(0, description="Port of the local static server; 0 picks a free one.")
+    allow_workflows: bool = Field(False, description="Allow generated .github/workflows/ files.")
+    limits: Limits = Field(default_factory=Limits)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        """The state store URL (SQLite in the data dir unless configured)."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'pombolt.db'}"
+
+    @property
+    def storage_dir(self) -> Path:
+        """Default folder for snapshots and Prefect results."""
+        return self.data_dir / "storage"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data dir and prove it is writable.
+
+        Raises:
+            DataDirUnwritable: When the folder cannot be created or written.
+        """
+        probe = self.data_dir / ".write-probe"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise DataDirUnwritable(
+                f"data dir {self.data_dir} is not writable ({exc.strerror or exc}); "
+                "set POMBOLT_DATA_DIR to a folder you can write"
+            ) from exc
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

@@ -1,0 +1,408 @@
+"""The state store: SQLModel on SQLite (WAL, foreign keys) or PostgreSQL, with optimistic concurrency.
+
+Schema management: a documented ``create_all`` plus a schema-version row. We chose this over Alembic
+for now because the schema has one version and every install creates it fresh; the version row makes a
+future mismatch a clear error (``state.schema``) instead of a silent corruption, and the day a second
+version exists an Alembic migration starts from this one.
+
+Every update goes through :meth:`Store.update`, which issues ``UPDATE … WHERE id = ? AND version = ?``;
+when no row matches, the caller lost a race and gets :class:`~core.errors.ConcurrentUpdate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event, func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from core.errors import ConcurrentUpdate, NotFound, StateError
+from core.models import (
+    SCHEMA_VERSION,
+    TERMINAL,
+    ApiKey,
+    BlockBinding,
+    IdempotencyRecord,
+    Phase,
+    PhaseRun,
+    PhaseStatus,
+    Project,
+    Run,
+    RunKind,
+    RunStatus,
+    SchemaInfo,
+    Tenant,
+    Version,
+    check_transition,
+    utcnow,
+)
+
+T = TypeVar("T", bound=SQLModel)
+
+
+class SchemaMismatch(StateError):
+    """The database was created by another schema version."""
+
+    code = "state.schema"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex of an API key (only this is stored)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Store:
+    """All reads and writes of Pom-Bolt's state.
+
+    Args:
+        url: SQLAlchemy database URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    # --- schema ----------------------------------------------------------------------------------
+    def init(self) -> None:
+        """Create missing tables and check the schema version.
+
+        Raises:
+            SchemaMismatch: When the database was made by another version of Pom-Bolt.
+        """
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise StateError(f"cannot create the state store at {self.safe_url}: {exc.orig}") from exc
+        with self.session() as s:
+            info = s.get(SchemaInfo, 1)
+            if info is None:
+                try:
+                    s.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()
+                    info = s.get(SchemaInfo, 1)
+            if info is not None and info.version != SCHEMA_VERSION:
+                raise SchemaMismatch(
+                    f"database schema is version {info.version}, this Pom-Bolt needs {SCHEMA_VERSION}; "
+                    "point POMBOLT_DATABASE_URL at a new database or upgrade Pom-Bolt"
+                )
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL without its password."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose objects stay readable after commit."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    # --- generic optimistic update ----------------------------------------------------------------
+    def update(self, row: T, **changes: Any) -> T:
+        """Apply ``changes`` to ``row`` if nobody changed it since it was read.
+
+        Returns:
+            A fresh copy of the row with the changes and the next version.
+
+        Raises:
+            ConcurrentUpdate: When the row's version moved on (nothing is written).
+        """
+        cls = type(row)
+        row_id = row.id  # type: ignore[attr-defined]
+        current = row.version  # type: ignore[attr-defined]
+        if "updated_at" in cls.model_fields:
+            changes.setdefault("updated_at", utcnow())
+        stmt = (
+            update(cls)
+            .where(col(cls.id) == row_id)  # type: ignore[attr-defined]
+            .where(col(cls.version) == current)  # type: ignore[attr-defined]
+            .values(**changes, version=current + 1)
+        )
+        with self.session() as s:
+            result = s.exec(stmt)
+            s.commit()
+            if result.rowcount != 1:
+                raise ConcurrentUpdate(
+                    f"{cls.__name__} {row_id} was changed by someone else (expected version {current}); "
+                    "reload it and try again"
+                )
+            fresh = s.get(cls, row_id)
+            assert fresh is not None
+            return fresh
+
+    # --- tenants and keys -------------------------------------------------------------------------
+    def ensure_tenant(self, tenant_id: str, name: str | None = None) -> Tenant:
+        """Return the tenant, creating it when absent."""
+        with self.session() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                tenant = Tenant(id=tenant_id, name=name or tenant_id)
+                s.add(tenant)
+                try:
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()
+                    tenant = s.get(Tenant, tenant_id)
+                    assert tenant is not None
+            return tenant
+
+    def create_api_key(self, tenant_id: str) -> tuple[ApiKey, str]:
+        """Create a key for a tenant; the plain key is returned once and never stored."""
+        self.ensure_tenant(tenant_id)
+        plain = "pb_" + secrets.token_urlsafe(32)
+        row = ApiKey(tenant_id=tenant_id, key_hash=hash_key(plain), prefix=plain[:10])
+        with self.session() as s:
+            s.add(row)
+            s.commit()
+        return row, plain
+
+    def tenant_for_key(self, plain: str) -> Tenant | None:
+        """Return the tenant owning an unrevoked key, or None."""
+        with self.session() as s:
+            key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(plain))).first()
+            if key is None or key.revoked_at is not None:
+                return None
+            return s.get(Tenant, key.tenant_id)
+
+    def revoke_api_key(self, prefix_or_id: str) -> ApiKey:
+        """Revoke a key by id or printed prefix."""
+        with self.session() as s:
+            key = s.exec(select(ApiKey).where((ApiKey.id == prefix_or_id) | (ApiKey.prefix == prefix_or_id))).first()
+        if key is None:
+            raise NotFound(f"no API key {prefix_or_id!r}; list keys with 'pombolt keys list'")
+        return self.update(key, revoked_at=utcnow())
+
+    # --- blocks -------------------------------------------------------------------------------------
+    def bind_block(self, tenant_id: str, name: str, slug: str, document_name: str) -> BlockBinding:
+        """Record (or replace) that a tenant owns a Block document under ``name``."""
+        with self.session() as s:
+            row = s.exec(
+                select(BlockBinding).where(BlockBinding.tenant_id == tenant_id, BlockBinding.name == name)
+            ).first()
+            if row is None:
+                row = BlockBinding(tenant_id=tenant_id, name=name, slug=slug, document_name=document_name)
+                s.add(row)
+                s.commit()
+                return row
+        return self.update(row, slug=slug, document_name=document_name)
+
+    def find_block(self, tenant_id: str, name: str) -> BlockBinding | None:
+        """Return the tenant's Block binding named ``name``, or None."""
+        with self.session() as s:
+            return s.exec(
+                select(BlockBinding).where(BlockBinding.tenant_id == tenant_id, BlockBinding.name == name)
+            ).first()
+
+    def list_blocks(self, tenant_id: str) -> Sequence[BlockBinding]:
+        """All Block bindings of a tenant."""
+        with self.session() as s:
+            return s.exec(
+                select(BlockBinding).where(BlockBinding.tenant_id == tenant_id).order_by(BlockBinding.name)
+            ).all()
+
+    # --- projects -----------------------------------------------------------------------------------
+    def create_project(self, project: Project) -> Project:
+        """Insert a new project."""
+        with self.session() as s:
+            s.add(project)
+            s.commit()
+        return project
+
+    def get_project(self, project_id: str, tenant_id: str | None = None) -> Project:
+        """Return a project (of the tenant, when given).
+
+        Raises:
+            NotFound: When absent or owned by another tenant.
+        """
+        with self.session() as s:
+            row = s.get(Project, project_id)
+        if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+            raise NotFound(f"no project {project_id!r}; list projects with 'pombolt status'")
+        return row
+
+    def find_project(self, tenant_id: str, name: str) -> Project | None:
+        """Return the tenant's project called ``name``, or None."""
+        with self.session() as s:
+            return s.exec(select(Project).where(Project.tenant_id == tenant_id, Project.name == name)).first()
+
+    def list_projects(self, tenant_id: str, *, offset: int = 0, limit: int = 50) -> Sequence[Project]:
+        """A page of a tenant's projects, newest first."""
+        with self.session() as s:
+            return s.exec(
+                select(Project)
+                .where(Project.tenant_id == tenant_id)
+                .order_by(col(Project.created_at).desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+
+    # --- runs ---------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        project: Project,
+        requirements: str,
+        *,
+        kind: RunKind = RunKind.create,
+        parent_run_id: str | None = None,
+        request_id: str | None = None,
+    ) -> Run:
+        """Insert a queued run for a project."""
+        run = Run(
+            tenant_id=project.tenant_id,
+            project_id=project.id,
+            kind=kind,
+            requirements=requirements,
+            parent_run_id=parent_run_id,
+        )
+        if request_id:
+            run.request_id = request_id
+        with self.session() as s:
+            s.add(run)
+            s.commit()
+        return run
+
+    def get_run(self, run_id: str, tenant_id: str | None = None) -> Run:
+        """Return a run (of the tenant, when given).
+
+        Raises:
+            NotFound: When absent or owned by another tenant.
+        """
+        with self.session() as s:
+            row = s.get(Run, run_id)
+        if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+            raise NotFound(f"no run {run_id!r}")
+        return row
+
+    def latest_run(self, project_id: str) -> Run | None:
+        """The newest run of a project."""
+        with self.session() as s:
+            return s.exec(
+                select(Run).where(Run.project_id == project_id).order_by(col(Run.created_at).desc()).limit(1)
+            ).first()
+
+    def runs(self, project_id: str) -> Sequence[Run]:
+        """All runs of a project, oldest first."""
+        with self.session() as s:
+            return s.exec(select(Run).where(Run.project_id == project_id).order_by(col(Run.created_at))).all()
+
+    def transition(self, run: Run, status: RunStatus, **changes: Any) -> Run:
+        """Move a run to ``status`` (checked by the state machine) with optimistic concurrency.
+
+        Raises:
+            IllegalTransition: When the state machine forbids it.
+            ConcurrentUpdate: When another writer got there first.
+        """
+        check_transition(run.status, status)
+        if status == RunStatus.running and run.started_at is None:
+            changes.setdefault("started_at", utcnow())
+        if status in TERMINAL:
+            changes.setdefault("finished_at", utcnow())
+        return self.update(run, status=status, **changes)
+
+    def reload(self, row: T) -> T:
+        """Read a row again."""
+        with self.session() as s:
+            fresh = s.get(type(row), row.id)  # type: ignore[attr-defined]
+        if fresh is None:
+            raise NotFound(f"{type(row).__name__} {row.id} no longer exists")  # type: ignore[attr-defined]
+        return fresh
+
+    # --- phases -------------------------------------------------------------------------------------
+    def start_phase(self, run_id: str, phase: Phase) -> PhaseRun:
+        """Record that a phase started (restarting a row left by an earlier attempt)."""
+        with self.session() as s:
+            row = s.exec(select(PhaseRun).where(PhaseRun.run_id == run_id, PhaseRun.phase == phase)).first()
+        if row is None:
+            row = PhaseRun(run_id=run_id, phase=phase)
+            with self.session() as s:
+                s.add(row)
+                s.commit()
+            return row
+        return self.update(row, status=PhaseStatus.running, started_at=utcnow(), ended_at=None, cached=False)
+
+    def finish_phase(
+        self,
+        run_id: str,
+        phase: Phase,
+        status: PhaseStatus,
+        *,
+        cached: bool = False,
+        detail: dict[str, Any] | None = None,
+    ) -> PhaseRun:
+        """Record how a phase ended."""
+        with self.session() as s:
+            row = s.exec(select(PhaseRun).where(PhaseRun.run_id == run_id, PhaseRun.phase == phase)).first()
+        if row is None:
+            row = self.start_phase(run_id, phase)
+        return self.update(row, status=status, cached=cached, ended_at=utcnow(), detail=detail or {})
+
+    def phases(self, run_id: str) -> Sequence[PhaseRun]:
+        """The phases of a run, in pipeline order."""
+        with self.session() as s:
+            rows = s.exec(select(PhaseRun).where(PhaseRun.run_id == run_id)).all()
+        order = {p: i for i, p in enumerate(Phase)}
+        return sorted(rows, key=lambda r: order[r.phase])
+
+    # --- versions -----------------------------------------------------------------------------------
+    def add_version(self, run: Run) -> Version:
+        """Write the next version of the run's project from a verified run."""
+        assert run.snapshot_id and run.site_snapshot_id and run.live_url
+        for _attempt in range(3):  # a concurrent writer may take the same number; bounded
+            with self.session() as s:
+                top = s.exec(select(func.max(Version.number)).where(Version.project_id == run.project_id)).one()
+                row = Version(
+                    tenant_id=run.tenant_id,
+                    project_id=run.project_id,
+                    run_id=run.id,
+                    number=(top or 0) + 1,
+                    snapshot_id=run.snapshot_id,
+                    site_snapshot_id=run.site_snapshot_id,
+                    commit_sha=run.commit_sha,
+                    deploy_id=run.deploy_id,
+                    live_url=run.live_url,
+                )
+                s.add(row)
+                try:
+                    s.commit()
+                    return row
+                except IntegrityError:
+                    s.rollback()
+        raise ConcurrentUpdate(f"could not number a new version of project {run.project_id}; retry the run")
+
+    def versions(self, project_id: str) -> Sequence[Version]:
+        """All versions of a project, oldest first."""
+        with self.session() as s:
+            return s.exec(select(Version).where(Version.project_id == project_id).order_by(col(Version.number))).all()
+
+    # --- idempotency --------------------------------------------------------------------------------
+    def find_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
+        """Return the record for a tenant's idempotency key, or None."""
+        with self.session() as s:
+            return s.exec(
+                select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
+            ).first()

@@ -1,0 +1,62 @@
+"""Session-wide test setup: an isolated data dir and Prefect home, fast retries, loud skips.
+
+Environment is set at import, before anything imports Prefect (which reads its settings once).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="pombolt-tests-"))
+os.environ.update(
+    {
+        "POMBOLT_DATA_DIR": str(_SESSION_DIR / "data"),
+        "PREFECT_HOME": str(_SESSION_DIR / "prefect"),
+        "PREFECT_LOCAL_STORAGE_PATH": str(_SESSION_DIR / "prefect-results"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "POMBOLT_TIMEOUT_TASK_RETRY_DELAY": "0.05",
+        "POMBOLT_TIMEOUT_TASK_VERIFY": "30",
+        "POMBOLT_TIMEOUT_VERIFY_POLL": "0.1",
+        "POMBOLT_TIMEOUT_HTTP_TOTAL_RETRY": "10",
+        "POMBOLT_TIMEOUT_HTTP_MAX_WAIT": "2",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+)
+for var in ("PREFECT_API_URL", "POMBOLT_STORAGE_BLOCK", "POMBOLT_DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    os.environ.pop(var, None)
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(name: str, why: str) -> str:
+    """Return the path of a tool; skip loudly without it — or fail under CI=true."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"TOOL NOT AVAILABLE: {name} is not installed ({why}); scripts/test installs it when run as root"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh POMBOLT_DATA_DIR for one test (settings and store caches reset around it)."""
+    from core.runtime import reset_caches
+
+    path = tmp_path / "data"
+    monkeypatch.setenv("POMBOLT_DATA_DIR", str(path))
+    reset_caches()
+    yield path
+    reset_caches()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
