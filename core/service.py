@@ -1,0 +1,136 @@
+"""Use cases shared by the CLI and the API: validate a submission, then create its project and run.
+
+Everything is validated before anything is written, so bad input leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from core.errors import ConfigError, RequirementsInvalid
+from core.models import Project, Run, RunKind
+from core.settings import Settings
+from core.store import Store
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+_STOP = {"a", "an", "the", "with", "and", "for", "of", "to", "that", "which", "app", "web", "simple"}
+
+
+class Submission(BaseModel):
+    """A request to build an app (from the CLI or ``POST /api/requirements``)."""
+
+    requirements: str
+    name: str | None = None
+    generator: str | None = None
+    repository: str | None = None
+    target: str | None = None
+    cleanup_on_failure: bool = False
+    allow_workflows: bool = False
+
+
+class SubmitResult(BaseModel):
+    """The project and run a submission created or reused."""
+
+    project_id: str
+    run_id: str
+    created_project: bool = Field(description="False when the name matched an existing project.")
+
+
+def clean_requirements(text: str, settings: Settings) -> str:
+    """Normalise and bound requirements text.
+
+    Raises:
+        RequirementsInvalid: When empty, whitespace only, or longer than the limit.
+    """
+    text = unicodedata.normalize("NFC", text or "").strip()
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    if not text:
+        raise RequirementsInvalid("requirements are empty; describe the app you want, e.g. 'a pomodoro timer'")
+    limit = settings.limits.max_requirements_chars
+    if len(text) > limit:
+        raise RequirementsInvalid(
+            f"requirements are {len(text)} characters, over the {limit}-character limit; shorten them "
+            "or raise POMBOLT_LIMIT_MAX_REQUIREMENTS_CHARS"
+        )
+    return text
+
+
+def derive_name(requirements: str) -> str:
+    """A project name from the first meaningful words of the requirements."""
+    ascii_text = unicodedata.normalize("NFKD", requirements).encode("ascii", "ignore").decode().lower()
+    words = [w for w in _SLUG.split(ascii_text) if w and w not in _STOP]
+    return "-".join(words[:4])[:48].strip("-") or "app"
+
+
+def check_project_name(name: str) -> str:
+    """Validate a project name.
+
+    Raises:
+        ConfigError: When it is not 1-63 lowercase letters, digits and dashes.
+    """
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+        raise ConfigError(f"project name {name!r} is invalid; use 1-63 lowercase letters, digits and dashes")
+    return name
+
+
+@dataclass
+class Refs:
+    """The Block references a project uses."""
+
+    generator: str
+    repository: str
+    target: str
+
+
+def refs_for(sub: Submission, settings: Settings) -> Refs:
+    """The submission's Block references, with defaults from settings."""
+    return Refs(
+        generator=sub.generator or settings.default_generator,
+        repository=sub.repository or settings.default_repository,
+        target=sub.target or settings.default_target,
+    )
+
+
+def submit(
+    store: Store, tenant_id: str, sub: Submission, settings: Settings, *, request_id: str | None = None
+) -> tuple[Project, Run, bool]:
+    """Create (or reuse, by name) the project and add a queued run.
+
+    A project found by name keeps its Block references unless the submission names others.
+    """
+    text = clean_requirements(sub.requirements, settings)
+    name = check_project_name(sub.name or derive_name(text))
+    store.ensure_tenant(tenant_id)
+    project = store.find_project(tenant_id, name)
+    created = project is None
+    if project is None:
+        refs = refs_for(sub, settings)
+        project = store.create_project(
+            Project(
+                tenant_id=tenant_id,
+                name=name,
+                generator_ref=refs.generator,
+                repository_ref=refs.repository,
+                target_ref=refs.target,
+                cleanup_on_failure=sub.cleanup_on_failure,
+                allow_workflows=sub.allow_workflows or settings.allow_workflows,
+            )
+        )
+    else:
+        changes = {
+            k: v
+            for k, v in {
+                "generator_ref": sub.generator,
+                "repository_ref": sub.repository,
+                "target_ref": sub.target,
+            }.items()
+            if v and getattr(project, k) != v
+        }
+        if changes:
+            project = store.update(project, **changes)
+    run = store.create_run(project, text, kind=RunKind.create, request_id=request_id)
+    return project, run, created

@@ -1,0 +1,466 @@
+"""The detached local static server that serves local sites (DESIGN §8, embedded mode).
+
+``ensure_running(settings)`` starts ``python -m core.static_server serve --root <data_dir>/sites ...`` as
+a detached process (its own session, output to ``<data_dir>/static-server.log``), records it in the
+pidfile ``<data_dir>/static-server.json`` and waits until it answers; a server that is already running
+for the same root is reused. ``status`` tells whether it runs, ``stop`` ends it (``pombolt stop``).
+
+The server binds loopback only, serves the root with symlinks followed (sites are symlinks to releases),
+hides top-level dot folders (``.releases``), lists no directories, sends ``Cache-Control: no-cache`` and
+answers ``GET /__pombolt_health`` with ``{"service", "pid", "root"}`` so a reused port is known to be ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import functools
+import http.client
+import io
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+__all__ = ["HEALTH_PATH", "ServerInfo", "ensure_running", "main", "make_server", "status", "stop"]
+
+HEALTH_PATH = "/__pombolt_health"
+SERVICE = "pombolt-static"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+_PROJECT_DIR = Path(__file__).resolve().parent.parent
+_spawned: dict[int, subprocess.Popen[bytes]] = {}  # children of this process, so they get reaped
+
+
+class ServerInfo(BaseModel):
+    """A running static server, as recorded in the pidfile."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pid: int
+    host: str
+    port: int
+    url: str
+    root: str
+
+
+# --- paths ---------------------------------------------------------------------------------------
+def sites_root(settings: Settings) -> Path:
+    """The folder the server serves: ``<data_dir>/sites``."""
+    return settings.data_dir / "sites"
+
+
+def pidfile_path(settings: Settings) -> Path:
+    """The pidfile: ``<data_dir>/static-server.json``."""
+    return settings.data_dir / "static-server.json"
+
+
+def log_path(settings: Settings) -> Path:
+    """The server's log: ``<data_dir>/static-server.log``."""
+    return settings.data_dir / "static-server.log"
+
+
+# --- control -------------------------------------------------------------------------------------
+def status(settings: Settings) -> ServerInfo | None:
+    """The running server of this data dir, or None (no pidfile, dead process, or not answering as ours)."""
+    info = _read_pidfile(pidfile_path(settings))
+    if info is None or not _alive(info.pid):
+        return None
+    health = _health(info.host, info.port)
+    if health is None or health.get("pid") != info.pid or health.get("service") != SERVICE:
+        return None
+    return info
+
+
+def ensure_running(settings: Settings, *, timeout: float = START_TIMEOUT) -> ServerInfo:
+    """Return the running server for ``<data_dir>/sites``, starting one when needed.
+
+    Args:
+        settings: Data dir, ``static_host`` (loopback only) and ``static_port`` (0 = a free port).
+        timeout: Most seconds to wait for a new server to answer.
+
+    Returns:
+        The server's pid, address, URL and root.
+
+    Raises:
+        ConfigError: When the host is not loopback, the configured port is taken by something else, or
+            the server does not come up (the message points at the log).
+    """
+    host, wanted = settings.static_host, settings.static_port
+    _check_loopback(host)
+    settings.ensure_data_dir()
+    root = sites_root(settings).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(settings.data_dir / "static-server.lock"):
+        current = status(settings)
+        if current and Path(current.root) == root and current.host == host and wanted in (0, current.port):
+            return current
+        if current:
+            stop(settings)
+        attempts = 1 if wanted else 3  # a free port can be taken between our probe and the child's bind
+        for attempt in range(1, attempts + 1):
+            port = wanted or _free_port(host)
+            if wanted and not _port_free(host, port):
+                raise _port_taken(port)
+            try:
+                return _start(settings, root, host, port, timeout)
+            except _BindFailed as exc:
+                if wanted:
+                    raise _port_taken(port) from exc
+                if attempt == attempts:
+                    raise ConfigError(f"the static server could not bind a free port on {host}") from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stop(settings: Settings, *, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the data dir's server and remove its pidfile.
+
+    Returns:
+        True when a running server was stopped, False when none was running.
+    """
+    path = pidfile_path(settings)
+    info = _read_pidfile(path)
+    if info is None:
+        return False
+    stopped = False
+    if _alive(info.pid) and _is_ours(info):
+        _terminate(info.pid, timeout)
+        stopped = True
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+# --- the server ----------------------------------------------------------------------------------
+class StaticHandler(SimpleHTTPRequestHandler):
+    """Serves one root: symlinks followed, no listings, no top-level dot folders, no caching."""
+
+    server_version = "PomBoltStatic/1"
+    extensions_map: ClassVar[dict[str, str]] = {  # type: ignore[misc]
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".html": "text/html; charset=utf-8",
+        ".js": "text/javascript; charset=utf-8",
+        ".mjs": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".json": "application/json",
+        ".svg": "image/svg+xml",
+        ".png": "image/png",
+        ".ico": "image/x-icon",
+        ".webp": "image/webp",
+        ".woff": "font/woff",
+        ".woff2": "font/woff2",
+        ".wasm": "application/wasm",
+        ".txt": "text/plain; charset=utf-8",
+    }
+
+    def do_GET(self) -> None:
+        """Answer the health probe, refuse hidden paths, else serve the file."""
+        if self._url_path() == HEALTH_PATH:
+            self._send_health()
+        elif self._hidden():
+            self.send_error(HTTPStatus.NOT_FOUND)
+        else:
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        """Like GET without a body."""
+        if self._hidden():
+            self.send_error(HTTPStatus.NOT_FOUND)
+        else:
+            super().do_HEAD()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> io.BytesIO | None:
+        """Never list folders (a site without index.html is a 404)."""
+        self.send_error(HTTPStatus.NOT_FOUND)
+        return None
+
+    def end_headers(self) -> None:
+        """Add ``Cache-Control: no-cache`` to every response."""
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Log only failed requests (keep the log quiet)."""
+        if str(code).isdigit() and int(code) >= 400:
+            super().log_request(code, size)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Write one line to stderr (the log file)."""
+        sys.stderr.write(f"{self.log_date_time_string()} {self.address_string()} {format % args}\n")
+
+    def _url_path(self) -> str:
+        return unquote(urlsplit(self.path).path)
+
+    def _hidden(self) -> bool:
+        first = self._url_path().lstrip("/").split("/", 1)[0]
+        return first.startswith(".")
+
+    def _send_health(self) -> None:
+        body = json.dumps({"service": SERVICE, "pid": os.getpid(), "root": self.directory}).encode()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def make_server(root: Path, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """Bind a static server for ``root`` on a loopback address (``port`` 0 = a free port).
+
+    Raises:
+        ConfigError: When ``host`` is not a loopback address.
+        OSError: When the port cannot be bound.
+    """
+    _check_loopback(host)
+    handler = functools.partial(StaticHandler, directory=str(root.resolve()))
+    server_class = _Server6 if ":" in host else _Server
+    return server_class((host, port), handler)
+
+
+def serve(root: Path, host: str, port: int) -> int:
+    """Serve ``root`` until SIGTERM/SIGINT; the body of ``python -m core.static_server serve``."""
+    try:
+        server = make_server(root, host, port)
+    except OSError as exc:
+        sys.stderr.write(f"cannot bind {host}:{port}: {exc.strerror or exc}\n")
+        return 2 if exc.errno == errno.EADDRINUSE else 1
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    bound_port = server.server_address[1]
+    sys.stderr.write(f"pombolt static server pid {os.getpid()} serving {root} at {_url(host, bound_port)}\n")
+    with server:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever(poll_interval=0.2)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m core.static_server serve --root DIR [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(prog="python -m core.static_server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="serve a folder of sites on a loopback address")
+    serve_cmd.add_argument("--root", required=True, type=Path)
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    return serve(args.root, args.host, args.port)
+
+
+# --- internals -----------------------------------------------------------------------------------
+class _BindFailed(Exception):
+    """The child could not bind its port."""
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _check_loopback(host: str) -> None:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"static server host {host!r} is not a loopback address; use 127.0.0.1 or ::1")
+
+
+def _port_taken(port: int) -> ConfigError:
+    return ConfigError(
+        f"port {port} for the local static server is already in use by another program; "
+        "set POMBOLT_STATIC_PORT to a free port, or to 0 to pick one automatically"
+    )
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether the server could bind ``port`` (same SO_REUSEADDR as the server)."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _start(settings: Settings, root: Path, host: str, port: int, timeout: float) -> ServerInfo:
+    """Spawn the detached server, record it, and wait until it answers."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_DIR), env.get("PYTHONPATH")) if p)
+    log = log_path(settings)
+    argv = [sys.executable, "-m", "core.static_server", "serve", "--root", str(root), "--host", host]
+    try:
+        with log.open("ab") as out:
+            offset = out.tell()
+            proc = subprocess.Popen(
+                [*argv, "--port", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=settings.data_dir,
+                env=env,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        raise ConfigError(f"cannot start the static server ({exc.strerror or exc}); see {log}") from exc
+    _spawned[proc.pid] = proc
+    info = ServerInfo(pid=proc.pid, host=host, port=port, url=_url(host, port), root=str(root))
+    _write_pidfile(pidfile_path(settings), info)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            _forget(settings, proc.pid)
+            if code == 2:
+                raise _BindFailed(port)
+            raise ConfigError(
+                f"the static server exited with code {code} while starting: {_tail(log, offset)} (log: {log})"
+            )
+        health = _health(host, port)
+        if health and health.get("pid") == proc.pid:
+            return info
+        time.sleep(0.05)
+    _terminate(proc.pid, STOP_TIMEOUT)
+    _forget(settings, proc.pid)
+    raise ConfigError(f"the static server did not answer on {info.url} within {timeout:.0f} s; see {log}")
+
+
+def _forget(settings: Settings, pid: int) -> None:
+    _spawned.pop(pid, None)
+    info = _read_pidfile(pidfile_path(settings))
+    if info is not None and info.pid == pid:
+        pidfile_path(settings).unlink(missing_ok=True)
+
+
+def _tail(log: Path, offset: int) -> str:
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return "(no log)"
+    return text[-500:] or "(no output)"
+
+
+def _health(host: str, port: int) -> dict[str, Any] | None:
+    """GET the health endpoint; None when nothing (or something else) answers."""
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        conn.request("GET", HEALTH_PATH)
+        response = conn.getresponse()
+        if response.status != 200:
+            return None
+        data = json.loads(response.read(4096))
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        conn.close()
+    return data if isinstance(data, dict) else None
+
+
+def _alive(pid: int) -> bool:
+    proc = _spawned.get(pid)
+    if proc is not None:
+        return proc.poll() is None  # also reaps our own child
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _is_ours(info: ServerInfo) -> bool:
+    """Whether ``info.pid`` is really our server (never signal a recycled pid)."""
+    health = _health(info.host, info.port)
+    if health is not None and health.get("pid") == info.pid and health.get("service") == SERVICE:
+        return True
+    try:
+        args = Path(f"/proc/{info.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"core.static_server" in args and b"serve" in args
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM, wait (bounded), then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                _spawned.pop(pid, None)
+                return
+            time.sleep(0.02)
+
+
+def _read_pidfile(path: Path) -> ServerInfo | None:
+    try:
+        return ServerInfo.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_pidfile(path: Path, info: ServerInfo) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(info.model_dump_json())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock so two processes do not start two servers."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
