@@ -40,7 +40,7 @@ def _boot() -> Any:
         settings.ensure_data_dir()
     except PomBoltError as exc:
         _bad_input(exc)
-    configure_prefect_env(settings)
+    configure_prefect_env(settings, quiet_console=True)
     from core.http import install_redaction
 
     install_redaction()
@@ -189,7 +189,7 @@ def _print_report(report: dict[str, Any]) -> None:
     out.print(f"[bold {colour}]{report['status']}[/]", highlight=False)
     out.print(f"project:    {report['project_id']}", highlight=False)
     out.print(f"run:        {report['run_id']}", highlight=False)
-    out.print(f"repository: {report['repository_url'] or '-'}", highlight=False)
+    out.print(f"repository: {report['repository_url'] or '-'}", highlight=False, soft_wrap=True)
     out.print(f"commit:     {report['commit_sha'] or '-'}", highlight=False)
     spend = report["spend"]
     out.print(
@@ -199,7 +199,7 @@ def _print_report(report: dict[str, Any]) -> None:
     if report["error"]:
         e = report["error"]
         out.print(f"[red]failed in {e['phase']} ({e['code']}):[/] {e['message']}", highlight=False, soft_wrap=True)
-    out.print(f"live URL:   {report['live_url'] or '-'}", highlight=False)
+    out.print(f"live URL:   {report['live_url'] or '-'}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -238,6 +238,78 @@ def _find_run(store: Any, tenant_id: str, ident: str) -> Any:
     if latest is None:
         _bad_input(f"project {ident!r} has no runs yet")
     return latest
+
+
+@app.command()
+def versions(ident: Annotated[str, typer.Argument(help="Project id or name.")]) -> None:
+    """List a project's versions (what each verified run put live)."""
+    store = _boot()
+    project = _find_project(store, get_settings().default_tenant, ident)
+    for v in store.versions(project.id):
+        out.print(
+            f"{v.number:>3}  {v.created_at:%Y-%m-%d %H:%M:%S}  commit {(v.commit_sha or '-')[:12]}  "
+            f"snapshot {v.snapshot_id[:12]}  {v.live_url}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def change(
+    ident: Annotated[str, typer.Argument(help="Project id or name.")],
+    request: Annotated[str, typer.Argument(help="What to change, in plain words.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Change a live app: one new commit in the same repository, an incremental deploy to the same site."""
+    from core.versions import create_change_run
+
+    store = _boot()
+    settings = get_settings()
+    project = _find_project(store, settings.default_tenant, ident)
+    try:
+        run_row = create_change_run(store, project, request, settings)
+        _prepare_target(project.target_ref)
+    except PomBoltError as exc:
+        _bad_input(exc)
+    _execute(store, project.id, run_row.id, as_json)
+
+
+@app.command()
+def rollback(
+    ident: Annotated[str, typer.Argument(help="Project id or name.")],
+    version: Annotated[int, typer.Argument(help="Version number to put live again (see 'pombolt versions').")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Put an earlier version live again: no generation, only differing files uploaded, a restoring commit."""
+    from core.versions import create_rollback_run
+
+    store = _boot()
+    project = _find_project(store, get_settings().default_tenant, ident)
+    try:
+        run_row = create_rollback_run(store, project, version)
+        _prepare_target(project.target_ref)
+    except PomBoltError as exc:
+        _bad_input(exc)
+    _execute(store, project.id, run_row.id, as_json)
+
+
+def _prepare_target(target_ref: str) -> None:
+    if target_ref == "local-static":
+        from core.static_server import ensure_running
+
+        ensure_running(get_settings())
+
+
+def _find_project(store: Any, tenant_id: str, ident: str) -> Any:
+    from core.errors import NotFound
+
+    project = store.find_project(tenant_id, ident)
+    if project is not None:
+        return project
+    try:
+        return store.get_project(ident, tenant_id)
+    except NotFound:
+        _bad_input(f"no project {ident!r}; use the name or id 'pombolt run' printed")
 
 
 @app.command("open")

@@ -153,6 +153,7 @@ class Project(SQLModel, table=True):
     repository_state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     target_state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     token_cap: int | None = None
+    iteration_run_id: str | None = Field(default=None, description="The change or rollback run in flight, if any.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 1

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from core.store import Store
 
 
-def configure_prefect_env(settings: Settings | None = None) -> None:
+def configure_prefect_env(settings: Settings | None = None, *, quiet_console: bool = False) -> None:
     """Point Prefect's home and result storage into the data dir (unless already set).
 
-    Call before ``import prefect``; it only sets variables the user has not set.
+    Call before ``import prefect``; it only sets variables the user has not set. ``quiet_console``
+    keeps Prefect's own INFO lines off the terminal (the CLI prints phases itself); run logs still
+    reach the Prefect API and UI at INFO.
     """
     settings = settings or get_settings()
     defaults = {
@@ -31,9 +33,10 @@ def configure_prefect_env(settings: Settings | None = None) -> None:
         "PREFECT_LOCAL_STORAGE_PATH": str(settings.storage_dir / "prefect-results"),
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
     }
+    if quiet_console:
+        defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
     if settings.storage_block:
         defaults["PREFECT_DEFAULT_RESULT_STORAGE_BLOCK"] = settings.storage_block
     for name, value in defaults.items():

@@ -21,6 +21,7 @@ from core.errors import BlobMissing, Cancelled
 from core.models import Phase, RunKind, RunStatus
 from core.runtime import get_snapshots, get_store
 from core.settings import get_settings
+from core.snapshots import SnapshotRef
 from flows.compensation import compensate
 from flows.tracking import RunTracker
 from tasks.build import build
@@ -100,41 +101,10 @@ def _phases(tracker: RunTracker) -> RunSummary:
 
     tracker.call(Phase.preflight, preflight, run_id=run.id, refs=refs, fingerprints=prints)
 
-    base = _base_snapshot(tracker)
-    text = run.details.get("combined_requirements", run.requirements) + ("\x00" + run.requirements if base else "")
-    gen = tracker.call(
-        Phase.generate,
-        generate,
-        detail=lambda g: {"files": g.file_count, "label": g.label, "calls": g.usage.calls},
-        run_id=run.id,
-        tenant_id=tenant,
-        input_sha256=hashlib.sha256(text.encode()).hexdigest(),
-        generator_ref=refs["generator"],
-        generator_fingerprint=prints["generator"],
-        base_snapshot_id=base,
-    )
-    if tracker.timings["generate"]["cached"] is False:
-        _spend(tracker, gen)
-    checked = tracker.call(
-        Phase.check,
-        check,
-        detail=lambda g: {"repair_rounds": g.repair_rounds},
-        run_id=run.id,
-        tenant_id=tenant,
-        generation_id=gen.generation_id,
-        generator_ref=refs["generator"],
-        generator_fingerprint=prints["generator"],
-    )
-    if tracker.timings["check"]["cached"] is False:
-        _spend(tracker, checked)
-    snap = tracker.call(
-        Phase.store,
-        store_snapshot.with_options(refresh_cache=_missing(tenant, checked.snapshot_id)),
-        detail=lambda s: {"files": s.file_count, "bytes": s.total_bytes, "blobs_written": s.blobs_written},
-        run_id=run.id,
-        tenant_id=tenant,
-        generation_id=checked.generation_id,
-    )
+    if run.kind == RunKind.rollback and run.snapshot_id:
+        snap = _rollback_snapshot(tracker, run.snapshot_id)
+    else:
+        snap = _generate_and_store(tracker, refs, prints)
     tracker.update(snapshot_id=snap.snapshot_id)
 
     if refs["repository"] == "none":
@@ -199,6 +169,56 @@ def _phases(tracker: RunTracker) -> RunSummary:
         repository_url=final.repository_url,
         live_url=final.live_url,
     )
+
+
+def _generate_and_store(tracker: RunTracker, refs: dict[str, str], prints: dict[str, str]) -> SnapshotRef:
+    """Phases generate, check and store (a change run builds on the latest version's snapshot)."""
+    run = tracker.run
+    tenant = run.tenant_id
+    base = _base_snapshot(tracker)
+    text = run.details.get("combined_requirements", run.requirements) + ("\x00" + run.requirements if base else "")
+    gen = tracker.call(
+        Phase.generate,
+        generate,
+        detail=lambda g: {"files": g.file_count, "label": g.label, "calls": g.usage.calls},
+        run_id=run.id,
+        tenant_id=tenant,
+        input_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        generator_ref=refs["generator"],
+        generator_fingerprint=prints["generator"],
+        base_snapshot_id=base,
+    )
+    if tracker.timings["generate"]["cached"] is False:
+        _spend(tracker, gen)
+    checked = tracker.call(
+        Phase.check,
+        check,
+        detail=lambda g: {"repair_rounds": g.repair_rounds},
+        run_id=run.id,
+        tenant_id=tenant,
+        generation_id=gen.generation_id,
+        generator_ref=refs["generator"],
+        generator_fingerprint=prints["generator"],
+    )
+    if tracker.timings["check"]["cached"] is False:
+        _spend(tracker, checked)
+    snap: SnapshotRef = tracker.call(
+        Phase.store,
+        store_snapshot.with_options(refresh_cache=_missing(tenant, checked.snapshot_id)),
+        detail=lambda s: {"files": s.file_count, "bytes": s.total_bytes, "blobs_written": s.blobs_written},
+        run_id=run.id,
+        tenant_id=tenant,
+        generation_id=checked.generation_id,
+    )
+    return snap
+
+
+def _rollback_snapshot(tracker: RunTracker, snapshot_id: str) -> SnapshotRef:
+    """A rollback reuses a version's snapshot as is: nothing is generated, checked or stored again."""
+    manifest = get_snapshots(tracker.run.tenant_id).manifest(snapshot_id)
+    for phase in (Phase.generate, Phase.check, Phase.store):
+        tracker.skip(phase, f"rollback to version {tracker.run.details.get('rollback_to')}: snapshot reused")
+    return SnapshotRef(snapshot_id=snapshot_id, file_count=len(manifest.files), total_bytes=manifest.total_bytes)
 
 
 def _spend(tracker: RunTracker, gen: Any) -> None:

@@ -68,7 +68,7 @@ def generate(
     generator = resolve_generator(generator_ref, tenant_id=tenant_id, store=ctx.store)
     base = ctx.snapshots.files(base_snapshot_id) if base_snapshot_id else []
     request = GenerationRequest(
-        requirements=ctx.run.details.get("combined_requirements", ctx.run.requirements),
+        requirements=ctx.run.details.get("base_requirements", ctx.run.requirements),
         project_name=ctx.project.name,
         change_request=ctx.run.requirements if base_snapshot_id else None,
         current_files=base,

@@ -1,0 +1,104 @@
+"""Iterating on a live app: change runs on top of the latest version, rollbacks to an earlier one.
+
+A change run hands the generator the live version's files and the change request; a rollback run
+reuses an earlier version's snapshot as is — no generation, no build — and the pipeline commits a tree
+restore (never a force-push) and redeploys only the files that differ. Both become new versions.
+"""
+
+from __future__ import annotations
+
+from core.errors import ConcurrentUpdate, InputError, NotFound
+from core.models import TERMINAL, Project, Run, RunKind, Version
+from core.service import clean_requirements
+from core.settings import Settings
+from core.store import Store
+
+
+class RunInProgress(InputError):
+    """A project already has a change or rollback in flight."""
+
+    code = "input.run_in_progress"
+
+
+def _requirements_of(store: Store, version: Version) -> str:
+    run = store.get_run(version.run_id)
+    return str(run.details.get("combined_requirements") or run.requirements)
+
+
+def _claim(store: Store, project: Project, run_id: str) -> None:
+    """Serialise iterations: mark the project as having ``run_id`` in flight (OCC on the project row).
+
+    Raises:
+        RunInProgress: When another change or rollback is in flight, or won a race for the project.
+    """
+    project = store.reload(project)
+    if project.iteration_run_id:
+        other = store.get_run(project.iteration_run_id)
+        if other.status not in TERMINAL:
+            raise RunInProgress(
+                f"project {project.name!r} already has a {other.kind} run ({other.id[:12]}, {other.status}); "
+                "wait for it to finish, then send this one again"
+            )
+    try:
+        store.update(project, iteration_run_id=run_id)
+    except ConcurrentUpdate as exc:
+        raise RunInProgress(
+            f"another change to project {project.name!r} was accepted at the same moment; send this one again "
+            "when it has finished"
+        ) from exc
+
+
+def _queue(store: Store, project: Project, run: Run) -> Run:
+    _claim(store, project, run.id)
+    with store.session() as s:
+        s.add(run)
+        s.commit()
+    return run
+
+
+def create_change_run(store: Store, project: Project, request: str, settings: Settings) -> Run:
+    """Queue a change run on top of the project's latest version.
+
+    Raises:
+        NotFound: When the project has no live version to change.
+        RunInProgress: When another change or rollback is still running.
+    """
+    text = clean_requirements(request, settings)
+    versions = store.versions(project.id)
+    if not versions:
+        raise NotFound(f"project {project.name!r} has no live version to change yet; run it first")
+    base = versions[-1]
+    base_text = _requirements_of(store, base)
+    run = Run(
+        tenant_id=project.tenant_id,
+        project_id=project.id,
+        kind=RunKind.change,
+        requirements=text,
+        base_version=base.number,
+        details={"base_requirements": base_text, "combined_requirements": f"{base_text}\n{text}"},
+    )
+    return _queue(store, project, run)
+
+
+def create_rollback_run(store: Store, project: Project, number: int) -> Run:
+    """Queue a rollback to version ``number`` (itself recorded as a new version when verified).
+
+    Raises:
+        NotFound: When the version does not exist.
+        RunInProgress: When another change or rollback is still running.
+    """
+    versions = {v.number: v for v in store.versions(project.id)}
+    version = versions.get(number)
+    if version is None:
+        known = ", ".join(str(n) for n in sorted(versions)) or "none yet"
+        raise NotFound(f"project {project.name!r} has no version {number}; versions: {known}")
+    run = Run(
+        tenant_id=project.tenant_id,
+        project_id=project.id,
+        kind=RunKind.rollback,
+        requirements=f"rollback to version {number}",
+        base_version=number,
+        snapshot_id=version.snapshot_id,
+        details={"combined_requirements": _requirements_of(store, version), "rollback_to": number},
+    )
+    return _queue(store, project, run)
