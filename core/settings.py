@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     static_host: str = "127.0.0.1"
     static_port: int = Field(0, description="Port of the local static server; 0 picks a free one.")
     allow_workflows: bool = Field(False, description="Allow generated .github/workflows/ files.")
+    budget_monthly_tokens: int | None = Field(None, description="Default LLM tokens a tenant may spend per month.")
+    budget_daily_runs: int | None = Field(None, description="Default runs a tenant may start per day.")
+    budget_project_tokens: int | None = Field(None, description="Default LLM tokens one project may spend in all.")
     limits: Limits = Field(default_factory=Limits)
     timeouts: Timeouts = Field(default_factory=Timeouts)
 

@@ -70,7 +70,9 @@ def test_create_change_change_rollback_change(tmp_path: Path) -> None:
     assert all(len(line) <= 2 for line in lines), "no merges"
     rollback_tree = subprocess.run(
         ["git", "-C", str(dest), "rev-parse", f"{back['commit_sha']}^{{tree}}", f"{v1['commit_sha']}^{{tree}}"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert rollback_tree[0] == rollback_tree[1], "the rollback commit restores version 1's tree"
     assert "index.html" in files
@@ -102,3 +104,19 @@ def test_a_second_change_while_one_is_in_flight_is_refused() -> None:
         create_change_run(store, project, "add a timer", get_settings())
     assert excinfo.value.code == "input.run_in_progress"
     assert first.id[:12] in excinfo.value.message
+
+
+def test_daily_run_budget_refuses_before_generating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.runtime import reset_caches
+
+    counter = save_counting_generator(tmp_path)
+    code, _, err = pombolt("run", "a counter", "--name", "budget", "--generator", "counting", "--json")
+    assert code == 0, err
+    monkeypatch.setenv("POMBOLT_BUDGET_DAILY_RUNS", "1")
+    reset_caches()
+    code, refused, _ = pombolt("run", "a counter and notes", "--name", "budget", "--json")
+    assert code == 1
+    assert refused["error"]["code"] == "budget.exceeded"
+    assert refused["error"]["phase"] == "generate"
+    assert "1 runs a day" in refused["error"]["message"]
+    assert calls(counter) == 1

@@ -1,0 +1,119 @@
+"""Spend limits: refuse a run before any LLM call when it would pass a budget.
+
+Budgets come from settings (defaults) and per tenant (``Tenant.monthly_token_budget``,
+``Tenant.daily_run_budget``) and per project (``Project.token_cap``). A run is refused when what was
+already spent plus the generator's worst-case estimate for this run would pass a limit; repair rounds
+are spent tokens too, so they count.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from core.errors import PomBoltError
+from core.models import Project, Run, Tenant
+from core.settings import Settings
+from core.store import Store
+
+
+class BudgetExceeded(PomBoltError):
+    """A run would pass a spend limit."""
+
+    code = "budget.exceeded"
+
+
+class Usage(BaseModel):
+    """What a tenant has spent and may spend."""
+
+    tenant_id: str
+    month_start: datetime
+    tokens_this_month: int
+    monthly_token_budget: int | None
+    runs_today: int
+    daily_run_budget: int | None
+    month_resets_at: datetime
+    day_resets_at: datetime
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_month(start: datetime) -> datetime:
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def usage(store: Store, tenant: Tenant, settings: Settings, *, exclude_run: str | None = None) -> Usage:
+    """A tenant's spend this month and runs today."""
+    now = datetime.now(UTC)
+    month = _month_start(now)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    tokens = col(Run.prompt_tokens) + col(Run.completion_tokens)
+    with store.session() as s:
+        spent = s.exec(
+            select(func.coalesce(func.sum(tokens), 0)).where(Run.tenant_id == tenant.id, col(Run.created_at) >= month)
+        ).one()
+        runs_q = select(func.count()).select_from(Run).where(Run.tenant_id == tenant.id, col(Run.created_at) >= day)
+        if exclude_run:
+            runs_q = runs_q.where(Run.id != exclude_run)
+        runs = s.exec(runs_q).one()
+    return Usage(
+        tenant_id=tenant.id,
+        month_start=month,
+        tokens_this_month=int(spent),
+        monthly_token_budget=tenant.monthly_token_budget or settings.budget_monthly_tokens,
+        runs_today=int(runs),
+        daily_run_budget=tenant.daily_run_budget or settings.budget_daily_runs,
+        month_resets_at=_next_month(month),
+        day_resets_at=day + timedelta(days=1),
+    )
+
+
+def project_tokens(store: Store, project: Project) -> int:
+    """Tokens a project has spent in all."""
+    with store.session() as s:
+        total = s.exec(
+            select(func.coalesce(func.sum(col(Run.prompt_tokens) + col(Run.completion_tokens)), 0)).where(
+                Run.project_id == project.id
+            )
+        ).one()
+    return int(total)
+
+
+def check_budget(store: Store, run: Run, settings: Settings, *, estimate: int) -> None:
+    """Refuse ``run`` when it would pass a limit.
+
+    Args:
+        store: The state store.
+        run: The run about to generate.
+        settings: Default budgets.
+        estimate: Worst-case tokens this run may spend (0 for generators that cost nothing).
+
+    Raises:
+        BudgetExceeded: Naming the limit, what was spent, and when it resets.
+    """
+    tenant = store.ensure_tenant(run.tenant_id)
+    project = store.get_project(run.project_id)
+    u = usage(store, tenant, settings, exclude_run=run.id)
+    if u.daily_run_budget is not None and u.runs_today >= u.daily_run_budget:
+        raise BudgetExceeded(
+            f"tenant {tenant.id!r} has started {u.runs_today} runs today, its limit is {u.daily_run_budget} runs "
+            f"a day; it resets at {u.day_resets_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if estimate <= 0:
+        return
+    if u.monthly_token_budget is not None and u.tokens_this_month + estimate > u.monthly_token_budget:
+        raise BudgetExceeded(
+            f"this run may spend up to {estimate} tokens; tenant {tenant.id!r} has spent {u.tokens_this_month} "
+            f"of its {u.monthly_token_budget}-token monthly budget; it resets at {u.month_resets_at:%Y-%m-%d} UTC"
+        )
+    cap = project.token_cap or settings.budget_project_tokens
+    if cap is not None and project_tokens(store, project) + estimate > cap:
+        raise BudgetExceeded(
+            f"this run may spend up to {estimate} tokens; project {project.name!r} has spent "
+            f"{project_tokens(store, project)} of its {cap}-token cap; raise the cap to continue"
+        )
