@@ -14,11 +14,17 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import PomBoltError
 from core.settings import get_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Pom-Bolt: requirements in, a live web app out.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Pom-Bolt: requirements in, a live web app out.",
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Tenant API keys.")
 app.add_typer(keys_app, name="keys")
 out = Console()
@@ -355,6 +361,19 @@ def init() -> None:
         _bad_input(exc)
 
 
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="API port (0 picks a free one).")] = 8000,
+    host: Annotated[str, typer.Option(help="API address.")] = "127.0.0.1",
+) -> None:
+    """Run the API and status page, the dispatcher, the flow runner, the static server and (unless
+    PREFECT_API_URL is set) a local Prefect server with its UI, until Ctrl-C."""
+    _boot()
+    from api.serve import serve as run_serve
+
+    raise typer.Exit(run_serve(host=host, port=port, say=lambda line: out.print(line, highlight=False)))
+
+
 @keys_app.command("create")
 def keys_create(tenant: Annotated[str, typer.Option(help="Tenant id (created when new).")]) -> None:
     """Create an API key for a tenant and print it once (only its hash is stored)."""
@@ -382,6 +401,13 @@ def main() -> None:
     except PomBoltError as exc:  # anything not handled above is still one line, never a traceback
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         sys.exit(2 if exc.code.startswith(("config.", "input.")) else 1)
+    except SQLAlchemyError as exc:
+        err.print(
+            f"[bold red]error:[/] the state store failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            "check POMBOLT_DATABASE_URL and that the database is reachable",
+            highlight=False,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

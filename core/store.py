@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event, func, update
+from sqlalchemy import event, func, inspect, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -94,6 +94,7 @@ class Store:
         """
         try:
             SQLModel.metadata.create_all(self.engine)
+            self._add_missing_columns()
         except OperationalError as exc:
             raise StateError(f"cannot create the state store at {self.safe_url}: {exc.orig}") from exc
         with self.session() as s:
@@ -110,6 +111,27 @@ class Store:
                     f"database schema is version {info.version}, this Pom-Bolt needs {SCHEMA_VERSION}; "
                     "point POMBOLT_DATABASE_URL at a new database or upgrade Pom-Bolt"
                 )
+
+    def _add_missing_columns(self) -> None:
+        """Additive migration: add nullable columns a newer Pom-Bolt defines and an older database lacks.
+
+        Anything else (a new NOT NULL column, a changed type) needs a new ``SCHEMA_VERSION`` and a real
+        migration; this refuses instead of guessing.
+        """
+        inspector = inspect(self.engine)
+        for table in SQLModel.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise SchemaMismatch(
+                        f"table {table.name} lacks the required column {column.name}; point "
+                        "POMBOLT_DATABASE_URL at a new database or migrate this one"
+                    )
+                kind = column.type.compile(dialect=self.engine.dialect)
+                with self.engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
     @property
     def safe_url(self) -> str:
@@ -406,3 +428,94 @@ class Store:
             return s.exec(
                 select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
             ).first()
+
+    def add_submission(self, project: Project | None, run: Run, record: IdempotencyRecord | None) -> bool:
+        """Insert a new project (when given), a queued run and its idempotency record in ONE transaction.
+
+        Returns:
+            True when written; False when the tenant's idempotency key was taken first by someone else
+            (nothing is written then).
+
+        Raises:
+            ConcurrentUpdate: When another writer created a project of the same name at the same time.
+        """
+        with self.session() as s:
+            try:
+                if project is not None:
+                    s.add(project)
+                    s.flush()
+                s.add(run)
+                if record is not None:
+                    s.add(record)
+                s.commit()
+            except IntegrityError as exc:
+                s.rollback()
+                if record is not None and self.find_idempotency(record.tenant_id, record.key) is not None:
+                    return False
+                raise ConcurrentUpdate(
+                    "another request created the same project at the same time; send the request again"
+                ) from exc
+        return True
+
+    def queued_runs(self, limit: int = 20) -> Sequence[Run]:
+        """Runs waiting in the outbox (queued, not yet handed to Prefect), oldest first.
+
+        On PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED`` so concurrent dispatchers see disjoint
+        sets; each dispatcher still moves a run on only through an optimistic update.
+        """
+        stmt = (
+            select(Run)
+            .where(Run.status == RunStatus.queued, col(Run.flow_run_id).is_(None))
+            .order_by(col(Run.created_at))
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        with self.session() as s:
+            return s.exec(stmt).all()
+
+    def count_runs_by_status(self) -> dict[str, int]:
+        """Number of runs in each status (all tenants), for metrics."""
+        with self.session() as s:
+            rows = s.exec(select(Run.status, func.count()).group_by(Run.status)).all()
+        return {str(status): int(n) for status, n in rows}
+
+    def phase_durations(self) -> dict[str, tuple[int, float]]:
+        """Per phase: how many finished phase rows and their total seconds (all tenants), for metrics."""
+        with self.session() as s:
+            rows = s.exec(select(PhaseRun).where(col(PhaseRun.ended_at).is_not(None))).all()
+        out: dict[str, tuple[int, float]] = {}
+        for row in rows:
+            assert row.ended_at is not None
+            n, total = out.get(str(row.phase), (0, 0.0))
+            out[str(row.phase)] = (n + 1, total + (row.ended_at - row.started_at).total_seconds())
+        return out
+
+    def list_projects_with_status(
+        self, tenant_id: str, *, status: RunStatus | None, offset: int = 0, limit: int = 50
+    ) -> Sequence[Project]:
+        """A page of a tenant's projects, newest first, optionally only those whose latest run has ``status``."""
+        if status is None:
+            return self.list_projects(tenant_id, offset=offset, limit=limit)
+        latest = (
+            select(Run.project_id, func.max(Run.created_at).label("latest"))
+            .where(Run.tenant_id == tenant_id)
+            .group_by(Run.project_id)
+            .subquery()
+        )
+        stmt = (
+            select(Project)
+            .join(latest, col(Project.id) == latest.c.project_id)
+            .join(Run, (col(Run.project_id) == latest.c.project_id) & (col(Run.created_at) == latest.c.latest))
+            .where(Project.tenant_id == tenant_id, Run.status == status)
+            .order_by(col(Project.created_at).desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.session() as s:
+            return s.exec(stmt).all()
+
+    def ping(self) -> None:
+        """Run one trivial query (raises when the database is unreachable)."""
+        with self.session() as s:
+            s.exec(select(1)).one()
