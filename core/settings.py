@@ -8,6 +8,7 @@ local Git repositories, local sites and the static server's pidfile — so point
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,6 +78,15 @@ class Settings(BaseSettings):
     budget_monthly_tokens: int | None = Field(None, description="Default LLM tokens a tenant may spend per month.")
     budget_daily_runs: int | None = Field(None, description="Default runs a tenant may start per day.")
     budget_project_tokens: int | None = Field(None, description="Default LLM tokens one project may spend in all.")
+    stuck_after_seconds: float = Field(
+        7200.0, description="A dispatched or running run without progress this long is marked failed by the reconciler."
+    )
+    crash_restarts: int = Field(2, description="How often the reconciler restarts a run whose flow run crashed.")
+    tenant_concurrency: int = Field(2, description="Concurrent runs per tenant (global concurrency limit tenant:<id>).")
+    alert_webhook_url: str | None = Field(None, description="Webhook that receives alerts (see core/notify.py).")
+    alert_block: str | None = Field(
+        None, description="Saved notification Block for alerts ('slack-webhook/NAME'); wins over the webhook URL."
+    )
     limits: Limits = Field(default_factory=Limits)
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
@@ -101,11 +111,11 @@ class Settings(BaseSettings):
         Raises:
             DataDirUnwritable: When the folder cannot be created or written.
         """
-        probe = self.data_dir / ".write-probe"
+        probe = self.data_dir / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"ok")
-            probe.unlink()
+            probe.unlink(missing_ok=True)
         except OSError as exc:
             raise DataDirUnwritable(
                 f"data dir {self.data_dir} is not writable ({exc.strerror or exc}); "

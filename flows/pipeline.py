@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.flows import Flow
 from pydantic import BaseModel
 
-from blocks.generators.base import config_fingerprint
+from blocks.generators.base import Generator, config_fingerprint
 from blocks.registry import Kind, resolve
 from core.errors import BlobMissing, Cancelled
 from core.models import Phase, RunKind, RunStatus
@@ -57,7 +57,10 @@ def _fingerprints(tracker: RunTracker) -> tuple[dict[str, str], dict[str, str]]:
     kinds: tuple[Kind, ...] = ("generator", "repository", "target")
     for kind in kinds:
         block = resolve(kind, refs[kind], tenant_id=project.tenant_id, store=tracker.store)
-        prints[kind] = config_fingerprint(block) if block is not None else "none"
+        if isinstance(block, Generator):
+            prints[kind] = block.fingerprint()  # includes template and prompt digests
+        else:
+            prints[kind] = config_fingerprint(block) if block is not None else "none"
     return refs, prints
 
 
@@ -180,7 +183,7 @@ def _generate_and_store(tracker: RunTracker, refs: dict[str, str], prints: dict[
     gen = tracker.call(
         Phase.generate,
         generate,
-        detail=lambda g: {"files": g.file_count, "label": g.label, "calls": g.usage.calls},
+        detail=lambda g: {"files": g.file_count, "label": g.label, **g.usage.model_dump()},
         run_id=run.id,
         tenant_id=tenant,
         input_sha256=hashlib.sha256(text.encode()).hexdigest(),
@@ -193,7 +196,7 @@ def _generate_and_store(tracker: RunTracker, refs: dict[str, str], prints: dict[
     checked = tracker.call(
         Phase.check,
         check,
-        detail=lambda g: {"repair_rounds": g.repair_rounds},
+        detail=lambda g: {"repair_rounds": g.repair_rounds, **g.usage.model_dump()},
         run_id=run.id,
         tenant_id=tenant,
         generation_id=gen.generation_id,

@@ -12,7 +12,7 @@ from core.files import validate_files
 from core.settings import get_settings
 from tasks.common import PhaseKey, retry_options
 from tasks.context import PhaseContext
-from tasks.generate import load_generation, merge_change, save_generation
+from tasks.generate import charge_failed, load_generation, merge_change, save_generation
 from tasks.models import GenerationRecord, GenerationRef
 
 
@@ -55,6 +55,7 @@ def check(
         if not problems:
             break
     if problems:
+        charge_failed(run_id, spent)  # repair calls were paid even though the check still fails
         raise CheckFailed(f"generated files failed checks after {done} repair round(s): {_format(problems)[:1500]}")
     repaired = GenerationRecord(files=files, usage=spent, label=record.label, repair_rounds=done)
     return save_generation(ctx.snapshots, repaired)
