@@ -7,6 +7,7 @@ Generated output is untrusted. Each rule is a named check; the first violation r
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import PurePosixPath
@@ -85,8 +86,37 @@ def rule_no_parent_segments(path: str) -> str | None:
 
 
 def rule_no_git_dir(path: str) -> str | None:
-    """Nothing inside a '.git' folder, and no '.git' entry at any depth or in any case (git refuses both)."""
-    return "files under .git/ are not allowed" if ".git" in path.lower().split("/") else None
+    """Nothing inside a '.git' folder (nor its 8.3 alias 'git~1'), at any depth or in any case (git refuses both)."""
+    return "files under .git/ are not allowed" if {".git", "git~1"} & set(path.lower().split("/")) else None
+
+
+#: Characters that look like '/', '\\', '.' or ':' (or become them under NFKC) but are not.
+_LOOKALIKES = frozenset("\u2215\u2044\u29f8\u2571\u27cb\u29f9\u3033")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def rule_no_lookalike_separators(path: str) -> str | None:
+    """No characters that look like (or normalise to) a separator, a dot or a colon."""
+    for c in path:
+        if c in _LOOKALIKES or (c not in "/\\.:" and set(unicodedata.normalize("NFKC", c)) & set("/\\.:")):
+            return f"contains {c!r} (U+{ord(c):04X}), which looks like a path separator or dot; rename the file"
+    return None
+
+
+def rule_no_percent_escapes(path: str) -> str | None:
+    """No percent-escapes ('%2e%2e/' would become '../' wherever the path is URL-decoded)."""
+    found = _PERCENT_ESCAPE.search(path)
+    if found:
+        return f"contains the percent-escape {found.group()!r}, which URL-decoding would change; rename the file"
+    return None
+
+
+def rule_no_trailing_dot_or_space(path: str) -> str | None:
+    """No segment ending in '.' or ' ' (Windows drops them: 'a.' is 'a', and '.git.' is '.git')."""
+    for part in path.split("/"):
+        if part.endswith((".", " ")):
+            return f"segment {part!r} ends with a dot or a space, which Windows and git strip; rename it"
+    return None
 
 
 def rule_no_workflows(path: str) -> str | None:
@@ -115,6 +145,9 @@ _BASE_RULES: tuple[tuple[str, PathRule], ...] = (
     ("posix-separators", rule_posix_separators),
     ("no-parent-segments", rule_no_parent_segments),
     ("no-git-dir", rule_no_git_dir),
+    ("no-lookalike-separators", rule_no_lookalike_separators),
+    ("no-percent-escapes", rule_no_percent_escapes),
+    ("no-trailing-dot-or-space", rule_no_trailing_dot_or_space),
 )
 
 

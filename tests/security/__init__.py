@@ -1,0 +1,1 @@
+"""Security test data: hostile inputs as plain data, shared by unit and end-to-end tests."""
