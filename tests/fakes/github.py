@@ -8,6 +8,14 @@ make the first commit of an empty repository). Like GitHub, an empty repository 
 and a non-fast-forward ref update is 422. Response bodies are filled from the contract's schemas
 (every required field), so Prism in front finds nothing to complain about.
 
+GitHub Pages (legacy, branch source): ``GET/POST/DELETE /repos/{o}/{r}/pages`` and
+``GET .../pages/builds/latest``. A build starts whenever the source branch's head differs from the last
+build's commit (checked on each Pages request); it stays ``building`` for ``pages_build_polls`` reads of the
+latest build, then is ``built`` (or ``errored`` with ``pages_fail_next``'s message). The built commit is
+served publicly at ``<fake>/pages/<owner>/<repo>/<path>`` (the Pages ``html_url``; ``/`` serves
+``index.html``). Like github.com on a free plan, Pages on a private repository is refused (422) unless
+``pages_on_private`` is set.
+
 ``clone_url(full_name)`` gives a ``file://`` URL of the bare repository for ``git clone``.
 Hook ``before_update_ref`` (called once, under the lock, before a ref update) lets a test move a branch
 at the worst moment.
@@ -18,13 +26,14 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import mimetypes
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +41,7 @@ from typing import Any
 from tests.fakes.base import FakeService, Request, Response, route
 from tests.fakes.prism import contracts_dir
 
-__all__ = ["FakeGitHub", "FakeRepo"]
+__all__ = ["FakeGitHub", "FakePages", "FakeRepo"]
 
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _EMPTY = "Git Repository is empty."
@@ -114,6 +123,30 @@ class FakeRepo:
         return f"{self.owner}/{self.name}"
 
 
+@dataclass
+class FakePagesBuild:
+    """One Pages build: the commit it builds, its status and how many reads it stays ``building``."""
+
+    commit: str
+    status: str
+    polls_left: int = 0
+    error: str | None = None
+
+
+@dataclass
+class FakePages:
+    """The Pages site of one repository (legacy build from a branch)."""
+
+    branch: str
+    path: str = "/"
+    builds: list[FakePagesBuild] = field(default_factory=list)
+
+    def served_commit(self) -> str | None:
+        """The commit of the newest ``built`` build (what visitors see)."""
+        done = [b.commit for b in self.builds if b.status == "built"]
+        return done[-1] if done else None
+
+
 class FakeGitHub(FakeService):
     """Fake GitHub: users by token, organisations, repositories in bare Git repositories."""
 
@@ -136,6 +169,10 @@ class FakeGitHub(FakeService):
         self.repos: dict[str, FakeRepo] = {}
         self._ids = itertools.count(1000)
         self.before_update_ref: Callable[[FakeRepo], None] | None = None
+        self.pages: dict[int, FakePages] = {}  # repository id -> its Pages site
+        self.pages_on_private = False
+        self.pages_build_polls = 0
+        self.pages_fail_next: str | None = None
 
     def stop(self) -> None:
         """Stop serving and remove the temporary repositories."""
@@ -530,6 +567,129 @@ class FakeGitHub(FakeService):
         commit = self._commit_body(repo, sha)
         commit.pop("verification", None)
         return Response(201, {"content": None, "commit": commit})
+
+    # --- GitHub Pages ----------------------------------------------------------------------------------
+    def enable_pages(self, repo: FakeRepo, branch: str = "gh-pages", path: str = "/") -> FakePages:
+        """Turn Pages on for ``repo`` directly (as if its owner did it in the settings)."""
+        with self.lock:
+            site = self.pages[repo.id] = FakePages(branch=branch, path=path)
+            self._pages_sync(repo, site)
+            return site
+
+    def _pages_sync(self, repo: FakeRepo, site: FakePages) -> None:
+        """Start a build when the source branch moved since the last one."""
+        head = self.head(repo, site.branch)
+        if head is None or (site.builds and site.builds[-1].commit == head):
+            return
+        failed, self.pages_fail_next = self.pages_fail_next, None
+        polls = self.pages_build_polls
+        status = "building" if polls else ("errored" if failed else "built")
+        site.builds.append(FakePagesBuild(head, status, polls, failed))
+
+    def _pages_site(self, request: Request) -> tuple[FakeRepo, FakePages] | Response:
+        repo = self._repo(request)
+        if isinstance(repo, Response):
+            return repo
+        site = self.pages.get(repo.id)
+        if site is None:
+            return self.error(404, "Not Found")
+        self._pages_sync(repo, site)
+        return repo, site
+
+    def pages_url(self, repo: FakeRepo) -> str:
+        """The public URL the fake serves ``repo``'s Pages site at."""
+        return f"{self.url}/pages/{repo.full_name}/"
+
+    def _pages_body(self, repo: FakeRepo, site: FakePages) -> dict[str, Any]:
+        body: dict[str, Any] = _skeleton(_response_schema("/repos/{owner}/{repo}/pages", "get"), self._api("/"))
+        latest = site.builds[-1].status if site.builds else "building"
+        body.update(
+            {
+                "url": self._api(f"/repos/{repo.full_name}/pages"),
+                "status": latest,
+                "html_url": self.pages_url(repo),
+                "build_type": "legacy",
+                "source": {"branch": site.branch, "path": site.path},
+                "public": not repo.private,
+                "https_enforced": True,
+            }
+        )
+        return body
+
+    @route("GET", _REPO + r"/pages")
+    def get_pages(self, request: Request) -> Response:
+        found = self._pages_site(request)
+        return found if isinstance(found, Response) else Response(200, self._pages_body(*found))
+
+    @route("POST", _REPO + r"/pages")
+    def create_pages(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if isinstance(repo, Response):
+            return repo
+        if repo.id in self.pages:
+            return self.error(409, "GitHub Pages is already enabled.")
+        if repo.private and not self.pages_on_private:
+            return self.error(422, "Your current plan does not support GitHub Pages for this repository.")
+        source = (request.json() or {}).get("source") or {}
+        branch, path = str(source.get("branch") or ""), str(source.get("path") or "/")
+        if not branch or self.head(repo, branch) is None:
+            return self.error(422, f"The {branch or 'source'} branch must exist before GitHub Pages can be built.")
+        site = self.pages[repo.id] = FakePages(branch=branch, path=path)
+        self._pages_sync(repo, site)
+        return Response(201, self._pages_body(repo, site))
+
+    @route("DELETE", _REPO + r"/pages")
+    def delete_pages(self, request: Request) -> Response:
+        found = self._pages_site(request)
+        if isinstance(found, Response):
+            return found
+        del self.pages[found[0].id]
+        return Response(204)
+
+    @route("GET", _REPO + r"/pages/builds/latest")
+    def get_latest_pages_build(self, request: Request) -> Response:
+        found = self._pages_site(request)
+        if isinstance(found, Response):
+            return found
+        repo, site = found
+        if not site.builds:
+            return self.error(404, "Not Found")
+        build = site.builds[-1]
+        if build.status == "building":
+            if build.polls_left > 0:
+                build.polls_left -= 1
+            else:
+                build.status = "errored" if build.error else "built"
+        schema = _response_schema("/repos/{owner}/{repo}/pages/builds/latest", "get")
+        body: dict[str, Any] = _skeleton(schema, self._api("/"))
+        body.update(
+            {
+                "url": self._api(f"/repos/{repo.full_name}/pages/builds/latest"),
+                "status": build.status,
+                "error": {"message": build.error},
+                "commit": build.commit,
+            }
+        )
+        return Response(200, body)
+
+    @route("GET", r"/pages/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<path>/.*)?")
+    def serve_pages(self, request: Request) -> Response:
+        """The public site: files of the last built commit (``/`` and folders serve ``index.html``)."""
+        repo = self.repos.get(f"{request.params['owner']}/{request.params['repo']}".lower())
+        site = self.pages.get(repo.id) if repo else None
+        if repo is None or site is None:
+            return Response(404, "There isn't a GitHub Pages site here.")
+        self._pages_sync(repo, site)
+        commit = site.served_commit()
+        path = (request.params.get("path") or "/").lstrip("/")
+        if not path or path.endswith("/"):
+            path += "index.html"
+        root = site.path.strip("/")
+        done = self._git(repo, "cat-file", "blob", f"{commit}:{root + '/' if root else ''}{path}") if commit else None
+        if done is None or done.returncode != 0:
+            return Response(404, "File not found")
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return Response(200, done.stdout, {"Content-Type": ctype})
 
 
 def name_of(url: str) -> str:
