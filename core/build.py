@@ -14,6 +14,14 @@ A project needs a build when its ``package.json`` has a ``build`` script. The bu
 - the output folder is the project's setting (``"pombolt": {"outputDir": ...}`` in ``package.json``) or the
   first of :data:`OUTPUT_DIRS` that exists, and its files pass the same path rules as generated files.
 
+- when Pom-Bolt runs as root, the build runs as an unprivileged user (``nobody``, uid 65534, no
+  supplementary groups) in a work dir it owns inside a root-owned ``0711`` folder of the system temp dir.
+  It then cannot read the worker's ``/proc/<pid>/environ`` (tokens a worker was started with), cannot read
+  the data dir (``0700``: state DB, Prefect's Block store) and cannot write outside its own folder. When
+  Pom-Bolt does not run as root there is no other uid to switch to: the build runs as the worker's user,
+  with only the environment, work-dir, time and output limits above (run workers as root or in a
+  container to get the uid boundary).
+
 A failure raises :class:`~core.errors.BuildFailed` carrying the last 60 lines of the build log.
 """
 
@@ -112,6 +120,44 @@ def build_env(workdir: Path, *, path: str | None = None, offline: bool = False) 
     }
 
 
+#: The unprivileged user builds run as when Pom-Bolt runs as root.
+SANDBOX_UID = SANDBOX_GID = 65534
+
+
+def sandboxed() -> bool:
+    """Whether builds switch to the unprivileged build user (only possible as root)."""
+    return os.geteuid() == 0 and os.environ.get("POMBOLT_BUILD_SANDBOX", "1") != "0"
+
+
+def _sandbox_parent() -> Path:
+    """A root-owned, traversable but unlistable folder holding one build-user-owned folder per build."""
+    parent = Path(tempfile.gettempdir()) / "pombolt-builds"
+    parent.mkdir(mode=0o711, exist_ok=True)
+    if parent.is_symlink() or parent.stat().st_uid != 0:
+        raise BuildFailed(f"{parent} is not a root-owned folder; remove it and build again")
+    parent.chmod(0o711)
+    return parent
+
+
+def work_parent(workdir: Path | None) -> Path:
+    """Where a build's work dir is made: the sandbox folder when sandboxed, else ``workdir`` or the temp dir."""
+    if sandboxed():
+        return _sandbox_parent()  # the build user can reach only its own folder in here
+    if workdir is None:
+        return Path(tempfile.gettempdir())
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def _hand_over(work: Path) -> None:
+    """Give the work dir to the build user (owner-only access)."""
+    for root, dirs, files in os.walk(work):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), SANDBOX_UID, SANDBOX_GID)
+    os.chown(work, SANDBOX_UID, SANDBOX_GID)
+    work.chmod(0o700)
+
+
 def _require(tool: str, env: Mapping[str, str]) -> str:
     found = shutil.which(tool, path=env["PATH"])
     if found is None:
@@ -157,10 +203,14 @@ def _run_step(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: _Log,
     if remaining <= 0:
         raise _Stop("time")
     log.add(f"$ {label}")
+    drop: dict[str, Any] = (
+        {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": [], "umask": 0o077} if sandboxed() else {}
+    )
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
         env=dict(env),
+        **drop,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -254,7 +304,8 @@ def run_build(
         limits: Bounds on the output files (count, sizes); default ``Limits()``.
         offline: Forbid npm from reaching the registry.
         path: ``PATH`` for the build; default the calling process's.
-        workdir: Parent folder of the temporary work dir; default the system temp folder.
+        workdir: Parent folder of the temporary work dir; default the system temp folder. Ignored when
+            builds are sandboxed (they then live in a root-owned folder of the system temp dir).
 
     Returns:
         The output folder, its files and what ran.
@@ -265,9 +316,7 @@ def run_build(
             output folder is missing, empty or breaks a path rule.
     """
     started = time.monotonic()
-    if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="pombolt-build-", dir=workdir))
+    work = Path(tempfile.mkdtemp(prefix="pombolt-build-", dir=work_parent(workdir)))
     try:
         src = work / "src"
         shutil.copytree(project, src, symlinks=True)
@@ -277,6 +326,8 @@ def run_build(
         package = _read_package(src)
         if build_script(json.dumps(package).encode()) is None:
             raise BuildFailed("package.json has no 'build' script; nothing to build")
+        if sandboxed():
+            _hand_over(work)
         steps: list[list[str]] = []
         has_lock = any((src / name).is_file() for name in LOCKFILES)
         has_deps = bool(package.get("dependencies") or package.get("devDependencies"))

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
         probe = self.data_dir / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)  # it holds the state DB and Prefect's Block store: owner only
             probe.write_bytes(b"ok")
             probe.unlink(missing_ok=True)
         except OSError as exc:

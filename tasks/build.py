@@ -33,15 +33,12 @@ def build(run_id: str, tenant_id: str, snapshot_id: str) -> SnapshotRef:
     if build_script(raw) is None:
         return SnapshotRef(snapshot_id=snapshot_id, file_count=len(manifest.files), total_bytes=manifest.total_bytes)
     settings = get_settings()
-    builds = settings.data_dir / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="source-", dir=builds) as tmp:
+    with tempfile.TemporaryDirectory(prefix="pombolt-source-") as tmp:
         source = Path(tmp) / "project"
         ctx.snapshots.materialize(snapshot_id, source)
         output = run_build(
             source,
             timeout=settings.timeouts.task_build,
             limits=settings.limits,
-            workdir=builds,
         )
     return ctx.snapshots.put(output.files)

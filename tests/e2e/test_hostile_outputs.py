@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from blocks.generators.base import GenerationRequest, GenerationResult, Generator
 from blocks.registry import save_block
+from core.build import work_parent
 from core.cli import app
 from core.runtime import get_snapshots, get_store, reset_caches
 from core.settings import get_settings
@@ -185,7 +186,8 @@ def test_a_hostile_build_script_leaks_no_token_into_the_site(
     assert page == site["index.html"] and b"loot" in page
     loot = json.loads(page.split(b"<pre>", 1)[1].split(b"</pre>", 1)[0].replace(b"&lt;", b"<"))
     assert not set(TOKENS) & set(loot["env"]), "no variable of the worker reaches the build"
-    assert loot["env"]["HOME"].startswith(str(data_dir / "builds"))
+    parent = work_parent(None)
+    assert loot["env"]["HOME"].startswith(str(parent / "pombolt-build-"))
     for path, got in loot["reads"].items():
         if path.startswith(loot["env"]["HOME"]):
             assert got == "ERR ENOENT", (path, got)
@@ -193,4 +195,5 @@ def test_a_hostile_build_script_leaks_no_token_into_the_site(
     for token in [*TOKENS.values(), NETRC_TOKEN, GIT_CREDENTIAL_TOKEN]:
         assert token.encode() not in everything
     assert outside_data(tmp_path) == before, "the build wrote nothing outside the data dir"
-    assert subdirs(data_dir / "builds") == [], "the build's work dir is removed"
+    work = Path(loot["env"]["HOME"]).parent
+    assert not work.exists(), "the build's work dir is removed"
