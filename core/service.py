@@ -5,14 +5,15 @@ Everything is validated before anything is written, so bad input leaves nothing 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from core.errors import ConfigError, RequirementsInvalid
-from core.models import Project, Run, RunKind
+from core.errors import ConfigError, InputError, RequirementsInvalid
+from core.models import IdempotencyRecord, Project, Run, RunKind
 from core.settings import Settings
 from core.store import Store
 
@@ -98,29 +99,64 @@ def refs_for(sub: Submission, settings: Settings) -> Refs:
 def submit(
     store: Store, tenant_id: str, sub: Submission, settings: Settings, *, request_id: str | None = None
 ) -> tuple[Project, Run, bool]:
-    """Create (or reuse, by name) the project and add a queued run.
+    """Create (or reuse, by name) the project and add a queued run (no idempotency key).
 
     A project found by name keeps its Block references unless the submission names others.
     """
+    return submit_idempotent(store, tenant_id, sub, settings, key=None, request_id=request_id)
+
+
+class IdempotencyConflict(InputError):
+    """An ``Idempotency-Key`` was reused with a different request body."""
+
+    code = "input.idempotency_conflict"
+
+
+def body_fingerprint(sub: Submission) -> str:
+    """SHA-256 of a submission's canonical JSON (what an ``Idempotency-Key`` is bound to)."""
+    return hashlib.sha256(sub.model_dump_json().encode()).hexdigest()
+
+
+def _replay(store: Store, record: IdempotencyRecord, fingerprint: str) -> tuple[Project, Run]:
+    if record.body_sha256 != fingerprint:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {record.key!r} was already used with a different request body; "
+            "send the same body again, or use a new key for a new request"
+        )
+    return store.get_project(record.project_id), store.get_run(record.run_id)
+
+
+def submit_idempotent(
+    store: Store,
+    tenant_id: str,
+    sub: Submission,
+    settings: Settings,
+    *,
+    key: str | None,
+    request_id: str | None = None,
+) -> tuple[Project, Run, bool]:
+    """Like :func:`submit`, but project, run and idempotency record are written in one transaction.
+
+    The same key with the same body returns the first run (third value ``False``: nothing new was
+    written); the same key with another body raises :class:`IdempotencyConflict`.
+
+    Raises:
+        RequirementsInvalid: Bad requirements text.
+        ConfigError: Bad project name.
+        IdempotencyConflict: The key was used for a different body.
+        ConcurrentUpdate: Two requests created the same project name at once (send again).
+    """
+    fingerprint = body_fingerprint(sub)
+    if key is not None:
+        found = store.find_idempotency(tenant_id, key)
+        if found is not None:
+            project, run = _replay(store, found, fingerprint)
+            return project, run, False
     text = clean_requirements(sub.requirements, settings)
     name = check_project_name(sub.name or derive_name(text))
     store.ensure_tenant(tenant_id)
-    project = store.find_project(tenant_id, name)
-    created = project is None
-    if project is None:
-        refs = refs_for(sub, settings)
-        project = store.create_project(
-            Project(
-                tenant_id=tenant_id,
-                name=name,
-                generator_ref=refs.generator,
-                repository_ref=refs.repository,
-                target_ref=refs.target,
-                cleanup_on_failure=sub.cleanup_on_failure,
-                allow_workflows=sub.allow_workflows or settings.allow_workflows,
-            )
-        )
-    else:
+    existing = store.find_project(tenant_id, name)
+    if existing is not None:
         changes = {
             k: v
             for k, v in {
@@ -128,9 +164,33 @@ def submit(
                 "repository_ref": sub.repository,
                 "target_ref": sub.target,
             }.items()
-            if v and getattr(project, k) != v
+            if v and getattr(existing, k) != v
         }
-        if changes:
-            project = store.update(project, **changes)
-    run = store.create_run(project, text, kind=RunKind.create, request_id=request_id)
-    return project, run, created
+        project = store.update(existing, **changes) if changes else existing
+        new_project: Project | None = None
+    else:
+        refs = refs_for(sub, settings)
+        project = new_project = Project(
+            tenant_id=tenant_id,
+            name=name,
+            generator_ref=refs.generator,
+            repository_ref=refs.repository,
+            target_ref=refs.target,
+            cleanup_on_failure=sub.cleanup_on_failure,
+            allow_workflows=sub.allow_workflows or settings.allow_workflows,
+        )
+    run = Run(tenant_id=tenant_id, project_id=project.id, kind=RunKind.create, requirements=text)
+    if request_id:
+        run.request_id = request_id
+    record = (
+        IdempotencyRecord(tenant_id=tenant_id, key=key, body_sha256=fingerprint, project_id=project.id, run_id=run.id)
+        if key is not None
+        else None
+    )
+    if store.add_submission(new_project, run, record):
+        return project, run, True
+    assert key is not None
+    winner = store.find_idempotency(tenant_id, key)
+    assert winner is not None
+    project, run = _replay(store, winner, fingerprint)
+    return project, run, False

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -72,6 +72,34 @@ def make_engine(url: str) -> Engine:
 def hash_key(key: str) -> str:
     """SHA-256 hex of an API key (only this is stored)."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+class RunClaim:
+    """A queued run claimed by a dispatcher, inside the transaction that holds its lock."""
+
+    def __init__(self, session: Session, run: Run) -> None:
+        self.session = session
+        self.run = run
+
+    def mark_dispatched(self, flow_run_id: str) -> None:
+        """Record the flow run and move the run to ``dispatched`` (same transaction; commits).
+
+        Raises:
+            IllegalTransition: When the run is no longer queued.
+            ConcurrentUpdate: When someone changed the run since it was claimed.
+        """
+        run = self.run
+        check_transition(run.status, RunStatus.dispatched)
+        now = utcnow()
+        result = self.session.exec(
+            update(Run)
+            .where(col(Run.id) == run.id)
+            .where(col(Run.version) == run.version)
+            .values(status=RunStatus.dispatched, flow_run_id=flow_run_id, dispatched_at=now, version=run.version + 1)
+        )
+        self.session.commit()
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(f"run {run.id} changed while it was being dispatched; it was not marked")
 
 
 class Store:
@@ -457,22 +485,24 @@ class Store:
                 ) from exc
         return True
 
-    def queued_runs(self, limit: int = 20) -> Sequence[Run]:
-        """Runs waiting in the outbox (queued, not yet handed to Prefect), oldest first.
+    @contextmanager
+    def claim_queued_run(self, skip: Collection[str] = ()) -> Iterator[RunClaim | None]:
+        """Claim the oldest run waiting in the outbox (queued, not yet handed to Prefect), or None.
 
-        On PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED`` so concurrent dispatchers see disjoint
-        sets; each dispatcher still moves a run on only through an optimistic update.
+        On PostgreSQL the row is read ``FOR UPDATE SKIP LOCKED`` and stays locked until the block ends, so
+        concurrent dispatchers never claim the same run; mark it with :meth:`RunClaim.mark_dispatched`,
+        which writes in the same transaction. On SQLite the optimistic version check does the same job.
         """
-        stmt = (
-            select(Run)
-            .where(Run.status == RunStatus.queued, col(Run.flow_run_id).is_(None))
-            .order_by(col(Run.created_at))
-            .limit(limit)
-        )
+        stmt = select(Run).where(Run.status == RunStatus.queued, col(Run.flow_run_id).is_(None))
+        if skip:
+            stmt = stmt.where(col(Run.id).not_in(list(skip)))
+        stmt = stmt.order_by(col(Run.created_at)).limit(1)
         if self.engine.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         with self.session() as s:
-            return s.exec(stmt).all()
+            run = s.exec(stmt).first()
+            yield RunClaim(s, run) if run is not None else None
+            s.rollback()  # releases the lock when nothing was marked
 
     def count_runs_by_status(self) -> dict[str, int]:
         """Number of runs in each status (all tenants), for metrics."""

@@ -102,3 +102,42 @@ def create_rollback_run(store: Store, project: Project, number: int) -> Run:
         details={"combined_requirements": _requirements_of(store, version), "rollback_to": number},
     )
     return _queue(store, project, run)
+
+
+def effective_kind(run: Run) -> RunKind:
+    """What a run does: a retry run does what the run it retries did (create, change or rollback)."""
+    if run.kind == RunKind.retry:
+        return RunKind(run.details.get("effective_kind", RunKind.create.value))
+    return run.kind
+
+
+def create_retry_run(store: Store, project: Project) -> Run:
+    """Queue a retry of the project's latest run; its finished phases come from cache.
+
+    Raises:
+        NotFound: When the project has no run yet.
+        RunInProgress: When the latest run has not ended.
+    """
+    latest = store.latest_run(project.id)
+    if latest is None:
+        raise NotFound(f"project {project.name!r} has no run to retry; submit requirements first")
+    if latest.status not in TERMINAL:
+        raise RunInProgress(
+            f"the latest run of {project.name!r} is still {latest.status}; cancel it or wait until it ends, then retry"
+        )
+    run = Run(
+        tenant_id=project.tenant_id,
+        project_id=project.id,
+        kind=RunKind.retry,
+        requirements=latest.requirements,
+        parent_run_id=latest.id,
+        base_version=latest.base_version,
+        snapshot_id=latest.snapshot_id if effective_kind(latest) == RunKind.rollback else None,
+        details={**latest.details, "effective_kind": effective_kind(latest).value},
+    )
+    if effective_kind(latest) in (RunKind.change, RunKind.rollback):
+        return _queue(store, project, run)
+    with store.session() as s:
+        s.add(run)
+        s.commit()
+    return run

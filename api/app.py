@@ -1,0 +1,161 @@
+"""The Pom-Bolt API: ``create_app()`` builds the FastAPI app (routers, limits, metrics, status page).
+
+Run it with ``uvicorn api.app:create_app --factory`` (``pombolt serve`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.config import ApiSettings
+from api.deps import AppState
+from api.metrics import make_registry
+from core.errors import PomBoltError
+from core.runtime import configure_prefect_env, get_store
+from core.settings import Settings, get_settings
+
+PAGE_DIR = Path(__file__).parent / "page"
+
+
+class BodySizeLimit:
+    """Answer ``413`` to bodies over ``max_bytes`` (by Content-Length, or counted while streaming)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        if length is not None:
+            await self.app(scope, receive, send)  # the server holds the client to its Content-Length
+            return
+        # chunked: read up to the cap first, then replay what was read
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body is over {self.max_bytes} bytes; send less (POMBOLT_API_MAX_BODY_BYTES)"},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class RequestCounter:
+    """Count requests by method, route template and status (a plain ASGI middleware: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, counter: Counter) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.counter.labels(scope["method"], route, str(status)).inc()
+
+
+def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
+    """Build the API app on the state store of ``settings``.
+
+    Args:
+        settings: Pom-Bolt settings (default: from the environment).
+        api: API settings (default: from ``POMBOLT_API_*``).
+    """
+    settings = settings or get_settings()
+    api = api or ApiSettings()
+    configure_prefect_env(settings)
+    store = get_store(settings)
+    state = AppState(
+        store=store,
+        settings=settings,
+        api=api,
+        limiter=MovingWindowRateLimiter(MemoryStorage()),
+        limit=parse(api.rate_limit),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        dispatcher = None
+        if api.dispatcher:
+            from api.dispatcher import Dispatcher
+
+            dispatcher = Dispatcher(store, deployment=api.deployment, poll_seconds=api.dispatch_poll_seconds)
+            state.wake.append(dispatcher)
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+                state.wake.remove(dispatcher)
+
+    app = FastAPI(
+        title="Pom-Bolt API",
+        version="1",
+        description="Requirements in, a live web app out. Every /api route needs 'Authorization: Bearer <key>'.",
+        lifespan=lifespan,
+    )
+    app.state.pombolt = state
+    registry, requests = make_registry(store)
+    app.state.registry = registry
+
+    from api.routes import blocks, health, projects, requirements, usage
+
+    for module in (requirements, projects, blocks, health, usage):
+        app.include_router(module.router)
+
+    @app.exception_handler(PomBoltError)
+    async def pombolt_error(_request: Request, exc: PomBoltError) -> JSONResponse:
+        code = 404 if exc.code == "state.not_found" else 409 if exc.code.startswith("state.") else 500
+        if exc.code.startswith(("input.", "config.")):
+            code = 422
+        return JSONResponse({"detail": exc.message, "code": exc.code, "retryable": exc.retryable}, status_code=code)
+
+    app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(RequestCounter, counter=requests)
+    app.mount("/", StaticFiles(directory=PAGE_DIR, html=True), name="page")
+    return app

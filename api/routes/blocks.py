@@ -1,0 +1,99 @@
+"""Tenant Blocks: ``PUT /api/blocks/{slug}/{name}`` saves one the tenant owns; ``GET /api/blocks`` lists them.
+
+Secrets are write-only: a listing shows each secret field only as ``set`` or ``unset``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, status
+from prefect.blocks.core import Block
+from pydantic import SecretBytes, SecretStr, ValidationError
+
+from api.deps import CurrentTenant, StateDep
+from api.schemas import BlockOut
+from blocks.registry import check_name, save_block
+from core.errors import ConfigError
+
+router = APIRouter(prefix="/api/blocks", tags=["blocks"])
+
+
+@lru_cache(maxsize=1)
+def block_types() -> dict[str, type[Block]]:
+    """Slug → Pom-Bolt Block class, for every class importable in this install."""
+    from core.bootstrap import block_classes
+
+    return {cls.get_block_type_slug(): cls for cls in block_classes()}
+
+
+def _secret_fields(cls: type[Block]) -> list[str]:
+    return [
+        name
+        for name, info in cls.model_fields.items()
+        if any(t in str(info.annotation) for t in ("SecretStr", "SecretBytes", "SecretDict"))
+    ]
+
+
+def _public(block: Block) -> BlockOut:
+    cls = type(block)
+    secrets = _secret_fields(cls)
+    fields: dict[str, Any] = {}
+    for name in cls.model_fields:
+        if name in secrets or name.startswith("_"):
+            continue
+        value = getattr(block, name)
+        if isinstance(value, SecretStr | SecretBytes):
+            secrets.append(name)
+            continue
+        fields[name] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+    return BlockOut(
+        name="",
+        slug=cls.get_block_type_slug(),
+        fields=fields,
+        secrets={name: "set" if getattr(block, name, None) else "unset" for name in secrets},
+    )
+
+
+@router.put("/{slug}/{name}", response_model=BlockOut)
+def put_block(
+    slug: str, name: str, tenant: CurrentTenant, state: StateDep, body: dict[str, Any] = Body(...)
+) -> BlockOut:
+    """Create or replace the tenant's Block ``name`` of type ``slug``; the body is the Block's fields."""
+    cls = block_types().get(slug)
+    if cls is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no Block type {slug!r}; use one of: {', '.join(sorted(block_types()))}"
+        )
+    try:
+        check_name(name)
+    except ConfigError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"loc": ["path", "name"], "msg": exc.message, "type": "value_error"}],
+        ) from exc
+    try:
+        block = cls.model_validate(body)
+    except ValidationError as exc:  # never echo the input back: it may hold a secret
+        detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from None
+    save_block(state.store, tenant.id, name, block)
+    out = _public(block)
+    out.name = name
+    return out
+
+
+@router.get("", response_model=list[BlockOut])
+def list_blocks(tenant: CurrentTenant, state: StateDep) -> list[BlockOut]:
+    """The tenant's saved Blocks (secrets shown only as set/unset)."""
+    result = []
+    for binding in state.store.list_blocks(tenant.id):
+        try:
+            block: Block = Block.load(f"{binding.slug}/{binding.document_name}")  # type: ignore[assignment]
+        except ValueError:
+            continue  # its document was removed in Prefect; it cannot be used either
+        out = _public(block)
+        out.name = binding.name
+        result.append(out)
+    return result
