@@ -84,4 +84,7 @@ def bootstrap() -> Iterator[str]:
         raise ConfigError(f"could not create work pool {WORK_POOL}: {exc}") from exc
     for name in ensure_limits():
         yield f"global concurrency limit {name} created"
+    from core.notify import ensure_alerting
+
+    yield from ensure_alerting()
     yield "init done"

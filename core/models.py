@@ -80,7 +80,8 @@ TERMINAL: frozenset[RunStatus] = frozenset({RunStatus.verified, RunStatus.failed
 ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.queued: frozenset({RunStatus.dispatched, RunStatus.running, RunStatus.cancelled, RunStatus.failed}),
     RunStatus.dispatched: frozenset({RunStatus.running, RunStatus.queued, RunStatus.cancelled, RunStatus.failed}),
-    RunStatus.running: frozenset({RunStatus.verified, RunStatus.failed, RunStatus.cancelled}),
+    # running -> dispatched: the reconciler starts a new flow run for a run whose flow run crashed
+    RunStatus.running: frozenset({RunStatus.verified, RunStatus.failed, RunStatus.cancelled, RunStatus.dispatched}),
     RunStatus.verified: frozenset(),
     RunStatus.failed: frozenset(),
     RunStatus.cancelled: frozenset(),
@@ -226,6 +227,22 @@ class Version(SQLModel, table=True):
     deploy_id: str | None = None
     live_url: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LiveCheck(SQLModel, table=True):
+    """One re-check of a project's live site by flow ``verify-live-sites``: does it still serve the version?"""
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    project_id: str = Field(foreign_key="project.id", index=True)
+    version_id: str = Field(foreign_key="version.id")
+    url: str
+    ok: bool
+    expected_sha256: str
+    got_sha256: str | None = None
+    status_code: int | None = None
+    message: str | None = None
+    checked_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class IdempotencyRecord(SQLModel, table=True):

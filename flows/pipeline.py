@@ -18,10 +18,12 @@ from pydantic import BaseModel
 from blocks.generators.base import Generator, config_fingerprint
 from blocks.registry import Kind, resolve
 from core.errors import BlobMissing, Cancelled
+from core.fairness import tenant_slot
 from core.models import Phase, RunKind, RunStatus
 from core.runtime import get_snapshots, get_store
 from core.settings import get_settings
 from core.snapshots import SnapshotRef
+from core.versions import effective_kind
 from flows.compensation import compensate
 from flows.tracking import RunTracker
 from tasks.build import build
@@ -73,7 +75,7 @@ def _missing(tenant_id: str, snapshot_id: str) -> bool:
 
 def _base_snapshot(tracker: RunTracker) -> str | None:
     """The snapshot a change run builds on: the latest version's."""
-    if tracker.run.kind != RunKind.change:
+    if effective_kind(tracker.run) != RunKind.change:
         return None
     versions = tracker.store.versions(tracker.project.id)
     return versions[-1].snapshot_id if versions else None
@@ -88,13 +90,14 @@ def _base_snapshot(tracker: RunTracker) -> str | None:
 def requirements_to_deployment(run_id: str) -> RunSummary:
     """Turn a run's requirements into a verified live site, phase by phase (each phase cached on its own)."""
     tracker = RunTracker(run_id)
-    tracker.start()
-    try:
-        return _phases(tracker)
-    except BaseException:
-        if tracker.project.cleanup_on_failure:
-            compensate(tracker.store, tracker.store.reload(tracker.run), tracker.logger())
-        raise
+    with tenant_slot(tracker.run.tenant_id):  # fairness: a tenant's runs beyond its limit wait 'dispatched'
+        tracker.start()
+        try:
+            return _phases(tracker)
+        except BaseException:
+            if tracker.project.cleanup_on_failure:
+                compensate(tracker.store, tracker.store.reload(tracker.run), tracker.logger())
+            raise
 
 
 def _phases(tracker: RunTracker) -> RunSummary:
@@ -104,7 +107,7 @@ def _phases(tracker: RunTracker) -> RunSummary:
 
     tracker.call(Phase.preflight, preflight, run_id=run.id, refs=refs, fingerprints=prints)
 
-    if run.kind == RunKind.rollback and run.snapshot_id:
+    if effective_kind(run) in (RunKind.rollback, RunKind.redeploy) and run.snapshot_id:
         snap = _rollback_snapshot(tracker, run.snapshot_id)
     else:
         snap = _generate_and_store(tracker, refs, prints)

@@ -153,7 +153,12 @@ class RunTracker:
                 self.run.id, phase, PhaseStatus.failed, detail={"error": getattr(exc, "message", str(exc))[:1000]}
             )
             self.timings[phase.value] = {"status": "failed", "cached": False, "seconds": seconds}
-            self._event(phase, "failed", code=getattr(exc, "code", "internal"))
+            self._event(
+                phase,
+                "failed",
+                code=getattr(exc, "code", "internal"),
+                message=str(getattr(exc, "message", type(exc).__name__))[:500],
+            )
             self.fail(phase, exc)
             raise
         cached = state.name == "Cached"

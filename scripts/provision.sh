@@ -9,6 +9,8 @@ apt_install() {
 }
 command -v git >/dev/null 2>&1 || apt_install git
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
+command -v chromium >/dev/null 2>&1 || apt_install chromium   # browser test of the status page (Playwright drives it)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql  # tests/infra/postgres.py
 if command -v npm >/dev/null 2>&1 && [ ! -x "$ROOT/.cache/prism/node_modules/.bin/prism" ]; then
   mkdir -p "$ROOT/.cache/prism"
   timeout 300 npm install --prefix "$ROOT/.cache/prism" --no-audit --no-fund --silent @stoplight/prism-cli@5.14.2 >/dev/null 2>&1 \

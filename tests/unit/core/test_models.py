@@ -28,7 +28,7 @@ V, F, C = RunStatus.verified, RunStatus.failed, RunStatus.cancelled
 EXPECTED_ALLOWED = {
     Q: {D, R, C, F},  # a worker may start a run before the dispatcher marks it; failure/cancel at any time
     D: {R, Q, C, F},  # back to queued when the flow run could not be created
-    R: {V, F, C},
+    R: {V, F, C, D},  # back to dispatched when the reconciler restarts a crashed flow run
     V: set(),
     F: set(),
     C: set(),
@@ -67,12 +67,19 @@ def test_the_message_names_both_statuses_and_the_alternatives() -> None:
         check_transition(R, Q)
     message = str(info.value)
     assert "'running'" in message and "'queued'" in message
-    assert "cancelled, failed, verified" in message
+    assert "cancelled, dispatched, failed, verified" in message
 
 
 def test_phases_are_the_pipeline_in_order() -> None:
     assert [p.value for p in PHASES] == [
-        "preflight", "generate", "check", "store", "publish", "build", "deploy", "verify"
+        "preflight",
+        "generate",
+        "check",
+        "store",
+        "publish",
+        "build",
+        "deploy",
+        "verify",
     ]
 
 

@@ -1,0 +1,35 @@
+"""Flow ``redeploy``: put an existing version's site back on the project's target — no generation, no build.
+
+Thin: it queues a run that reuses a version's snapshot as is (the pipeline's rollback path skips generate,
+check and store; build comes from cache) and runs the pipeline on it as a subflow, so the redeploy is
+tracked, verified and recorded as a new version like any other run.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from core.errors import NotFound
+from core.runtime import get_store
+from core.settings import get_settings
+from core.versions import create_rollback_run
+from flows.pipeline import RunSummary, requirements_to_deployment
+
+
+@flow(name="redeploy", timeout_seconds=get_settings().timeouts.flow, log_prints=False)
+def redeploy(project_id: str, version: int | None = None) -> RunSummary:
+    """Deploy version ``version`` (default: the latest) of a project to its target again and verify it.
+
+    Raises:
+        NotFound: When the project or the version does not exist.
+        RunInProgress: When another change, rollback or redeploy of the project is in flight.
+    """
+    store = get_store()
+    project = store.get_project(project_id)
+    versions = store.versions(project.id)
+    if not versions:
+        raise NotFound(f"project {project.name!r} has no version to redeploy yet; run it first")
+    number = version if version is not None else versions[-1].number
+    run = create_rollback_run(store, project, number)
+    run = store.update(store.reload(run), details={**run.details, "redeploy": True})
+    return requirements_to_deployment(run.id)
