@@ -5,15 +5,17 @@ Run it with ``uvicorn api.app:create_app --factory`` (``pombolt serve`` does).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -98,6 +100,11 @@ class RequestCounter:
             self.counter.labels(scope["method"], route, str(status)).inc()
 
 
+def _printable(part: object) -> str | int:
+    """A location part safe to send as UTF-8 JSON (a lone surrogate becomes its escape, as text)."""
+    return part if isinstance(part, int) else str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """Build the API app on the state store of ``settings``.
 
@@ -113,6 +120,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         store=store,
         settings=settings,
         api=api,
+        # the asyncio flavour: checked on the event loop, where the sync MemoryStorage would start a
+        # threading.Timer thread for its expiry on nearly every hit
         limiter=MovingWindowRateLimiter(MemoryStorage()),
         limit=parse(api.rate_limit),
     )
@@ -154,6 +163,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         if exc.code.startswith(("input.", "config.")):
             code = 422
         return JSONResponse({"detail": exc.message, "code": exc.code, "retryable": exc.retryable}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        # never echo the input: it may hold a secret, a lone surrogate or a non-finite number JSON cannot carry
+        detail = [{"loc": [_printable(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return Response(json.dumps({"detail": detail}), status_code=422, media_type="application/json")
 
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(RequestCounter, counter=requests)

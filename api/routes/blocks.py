@@ -5,6 +5,7 @@ Secrets are write-only: a listing shows each secret field only as ``set`` or ``u
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -73,6 +74,20 @@ def put_block(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": ["path", "name"], "msg": exc.message, "type": "value_error"}],
         ) from exc
+    try:
+        json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["body"],
+                    "msg": "the body holds a lone surrogate escape or a non-finite number; "
+                    "send UTF-8 JSON with finite numbers",
+                    "type": "value_error",
+                }
+            ],
+        ) from None
     try:
         block = cls.model_validate(body)
     except ValidationError as exc:  # never echo the input back: it may hold a secret
