@@ -23,12 +23,12 @@ import secrets
 import shutil
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
+from blocks.repositories.local_git import repository_name
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core import static_server
 from core.errors import ConfigError, Conflict, DeployFailed
@@ -44,10 +44,7 @@ _STALE_TMP_SECONDS = 600.0
 
 def site_name(project_name: str, project_id: str) -> str:
     """The site id of a project: a slug of its name plus a short id suffix (``my-app-3f2a9c01``)."""
-    ascii_name = unicodedata.normalize("NFKD", project_name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-") or "app"
-    short = re.sub(r"[^a-z0-9]", "", project_id.lower())[:8] or "0"
-    return f"{slug}-{short}"
+    return repository_name(project_name, project_id)
 
 
 class LocalStaticSite(DeploymentTarget):
