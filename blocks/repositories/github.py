@@ -68,6 +68,10 @@ def _marker(project_id: str) -> str:
     return f"[pombolt:{project_id}]"
 
 
+def _run_marker(run_id: str) -> str:
+    return f"[run:{run_id[:16]}]"
+
+
 def _as_text(data: bytes) -> str | None:
     if b"\0" in data:
         return None
@@ -217,14 +221,16 @@ class GitHubRepositoryTarget(RepositoryTarget):
                     f"repository {full} exists but is not this project's (id {repo['id']}); Pom-Bolt never "
                     "writes into another repository: rename or delete it, or set another 'owner'",
                 )
-            return repo, False
+            # a repository carrying this run's marker was created by this run (its answer was lost and the
+            # task retried): keep saying so, so compensation can remove it
+            return repo, not state.repository_id and _run_marker(request.run_id) in str(repo.get("description") or "")
         owner, _, repo_name = full.partition("/")
         if login is None and self.owner:
             login = str(gh.user()["login"])
         org = owner if login is None or owner.lower() != login.lower() else None
         body = {
             "name": repo_name,
-            "description": f"{self.description} {_marker(request.project_id)}".strip(),
+            "description": f"{self.description} {_marker(request.project_id)} {_run_marker(request.run_id)}".strip(),
             "private": self.private,
             "auto_init": True,
         }

@@ -24,11 +24,11 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import tenacity
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from blocks.targets.local_static import site_name
-from core.errors import BlobMissing, DeployFailed, ProviderError, SnapshotCorrupt
+from core.errors import BlobMissing, DeployFailed, PomBoltError, ProviderError, SnapshotCorrupt
 from core.http import ProviderClient, make_client
 from core.snapshots import Manifest, SnapshotStore
 
@@ -48,6 +48,23 @@ def netlify_rate_limit() -> None:
     from prefect.concurrency.sync import rate_limit
 
     rate_limit(_LIMIT, strict=True)
+
+
+_INTENT = "netlify-site-create"
+
+
+class _CreateIntent(BaseModel):
+    """Which run is about to create a site."""
+
+    run_id: str
+
+
+def _creator(snapshots: SnapshotStore, name: str) -> str | None:
+    try:
+        intent: _CreateIntent = snapshots.get_record(_INTENT, name, _CreateIntent)
+    except PomBoltError:
+        return None
+    return intent.run_id
 
 
 class NetlifySite(DeploymentTarget):
@@ -94,7 +111,7 @@ class NetlifySite(DeploymentTarget):
         manifest = snapshots.manifest(request.site_snapshot_id)
         digests = {e.path: _sha1(snapshots.read_blob(e.sha256, path=e.path)) for e in manifest.files}
         with self._client() as client:
-            site, created = self._site(client, request, state)
+            site, created = self._site(client, snapshots, request, state)
             netlify_rate_limit()
             files = {f"/{path}": digest for path, digest in digests.items()}
             deploy = client.json("POST", f"/sites/{quote(site['id'], safe='')}/deploys", json={"files": files})
@@ -136,8 +153,15 @@ class NetlifySite(DeploymentTarget):
             block_name=getattr(self, "_block_document_name", None),
         )
 
-    def _site(self, client: ProviderClient, request: DeployRequest, state: SiteState) -> tuple[dict[str, Any], bool]:
-        """The project's site and whether this call created it."""
+    def _site(
+        self, client: ProviderClient, snapshots: SnapshotStore, request: DeployRequest, state: SiteState
+    ) -> tuple[dict[str, Any], bool]:
+        """The project's site and whether this run created it.
+
+        Before creating a site, the run writes a small intent record; a site found by name later (say the
+        answer to the create was lost and the task retried) counts as created by this run only when that
+        record names this run — so compensation removes it, and never a site another run made.
+        """
         if state.site_id:
             response = client.get(f"/sites/{quote(state.site_id, safe='')}", expected=(404,))
             if response.status_code != 404:
@@ -146,7 +170,8 @@ class NetlifySite(DeploymentTarget):
         found = client.json("GET", "/sites", params={"name": name, "filter": "all"}) or []
         for site in found:
             if isinstance(site, dict) and site.get("name") == name:
-                return site, False
+                return site, _creator(snapshots, name) == request.run_id
+        snapshots.put_record(_INTENT, name, _CreateIntent(run_id=request.run_id))
         body: dict[str, Any] = {"name": name}
         if self.team:
             body["account_slug"] = self.team
