@@ -19,6 +19,7 @@ from uuid import UUID
 import httpx
 
 from core.errors import ConcurrentUpdate, IllegalTransition
+from core.fairness import ensure_tenant_limit
 from core.models import RunStatus
 from core.store import RunClaim, Store
 
@@ -55,6 +56,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._deployment_id: UUID | None = None
+        self._tenant_limits: set[str] = set()
         self.last_error: str | None = None
 
     @contextmanager
@@ -117,12 +119,15 @@ class Dispatcher:
 
     def _send(self, client: Any, claim: RunClaim) -> int:
         run = claim.run
+        if run.tenant_id not in self._tenant_limits:  # made here, serially, not by racing first runs
+            ensure_tenant_limit(run.tenant_id, client=client)
+            self._tenant_limits.add(run.tenant_id)
         flow_run = client.create_flow_run_from_deployment(
             self._deployment(client),
             parameters={"run_id": run.id},
             idempotency_key=run.id,
             name=f"run-{run.id[:12]}",
-            tags=["pombolt", f"tenant:{run.tenant_id}"],
+            tags=["pombolt", f"tenant:{run.tenant_id}", f"request:{run.request_id}"],
         )
         try:
             claim.mark_dispatched(str(flow_run.id))
@@ -134,7 +139,7 @@ class Dispatcher:
 
                 client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
             return 0
-        log.info("run %s dispatched as flow run %s", run.id, flow_run.id)
+        log.info("run %s dispatched as flow run %s (request id %s)", run.id, flow_run.id, run.request_id)
         return 1
 
     # --- background loop ------------------------------------------------------------------------------

@@ -1,14 +1,59 @@
-"""Prometheus metrics of the API: request counts, plus runs, phases and outbox read from the state store."""
+"""Prometheus metrics of the API: request counts, plus runs, phases, outbox and per-target outcomes read
+from the state store at each scrape."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import and_, func
+from sqlmodel import col, select
 
+from core.models import BlockBinding, Project, Run, RunStatus
 from core.store import Store
+
+OUTCOMES = (RunStatus.verified, RunStatus.failed)
+
+
+@cache
+def _builtin_slug(ref: str) -> str:
+    """The Block type slug of a built-in target reference (``local-static`` → its Block's slug)."""
+    from blocks.registry import SHORTHANDS
+
+    factory = SHORTHANDS["target"].get(ref)
+    return factory().get_block_type_slug() if factory is not None else "unknown"
+
+
+def target_outcomes(store: Store) -> dict[tuple[str, str], int]:
+    """Finished runs (verified or failed) by the target Block's type slug and outcome, all tenants.
+
+    A tenant's saved target counts under its Block's slug (``pombolt-s3-website``); a built-in reference
+    under the built-in Block's slug; a reference whose Block was since removed under ``unknown``.
+    """
+    query = (
+        select(Project.target_ref, BlockBinding.slug, Run.status, func.count())
+        .select_from(Run)
+        .join(Project, col(Run.project_id) == col(Project.id))
+        .join(
+            BlockBinding,
+            and_(
+                col(BlockBinding.tenant_id) == col(Project.tenant_id), col(BlockBinding.name) == col(Project.target_ref)
+            ),
+            isouter=True,
+        )
+        .where(col(Run.status).in_(OUTCOMES))
+        .group_by(col(Project.target_ref), col(BlockBinding.slug), col(Run.status))
+    )
+    with store.session() as s:
+        rows = s.exec(query).all()
+    out: dict[tuple[str, str], int] = {}
+    for ref, slug, status, n in rows:
+        key = (slug or _builtin_slug(ref), RunStatus(status).value)
+        out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 class StoreCollector(Collector):
@@ -31,6 +76,23 @@ class StoreCollector(Collector):
         for phase, (n, total) in sorted(self.store.phase_durations().items()):
             phases.add_metric([phase], count_value=n, sum_value=total)
         yield phases
+        yield from self._targets()
+
+    def _targets(self) -> Iterator[Metric]:
+        outcomes = target_outcomes(self.store)
+        runs = CounterMetricFamily(
+            "pombolt_target_runs", "Finished runs by target Block type and outcome.", labels=["target", "outcome"]
+        )
+        ratio = GaugeMetricFamily(
+            "pombolt_target_success_ratio", "Share of finished runs that were verified, by target.", labels=["target"]
+        )
+        for (target, outcome), n in sorted(outcomes.items()):
+            runs.add_metric([target, outcome], n)
+        for target in sorted({t for t, _ in outcomes}):
+            ok, bad = outcomes.get((target, "verified"), 0), outcomes.get((target, "failed"), 0)
+            ratio.add_metric([target], ok / (ok + bad))
+        yield runs
+        yield ratio
 
 
 def make_registry(store: Store) -> tuple[CollectorRegistry, Counter]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from core.settings import get_settings
 
@@ -20,29 +21,37 @@ def tenant_limit_name(tenant_id: str) -> str:
     return f"tenant:{tenant_id}"
 
 
-def ensure_tenant_limit(tenant_id: str, slots: int | None = None) -> bool:
+def ensure_tenant_limit(tenant_id: str, slots: int | None = None, client: Any = None) -> bool:
     """Create the tenant's limit when it does not exist yet (an operator may have changed its slots since).
+
+    Args:
+        tenant_id: The tenant.
+        slots: Slots of a new limit (default ``POMBOLT_TENANT_CONCURRENCY``).
+        client: A sync Prefect client to use (default: one for the configured API).
 
     Returns:
         True when this call created it.
     """
-    from prefect.client.orchestration import get_client
+    if client is None:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as own:
+            return ensure_tenant_limit(tenant_id, slots, own)
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 
     name = tenant_limit_name(tenant_id)
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-            return False
-        except ObjectNotFound:
-            pass
-        try:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=name, limit=slots or get_settings().tenant_concurrency)
-            )
-        except (ObjectAlreadyExists, PrefectHTTPStatusError):  # created by a concurrent run of the same tenant
-            return False
+    try:
+        client.read_global_concurrency_limit_by_name(name)
+        return False
+    except ObjectNotFound:
+        pass
+    try:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=slots or get_settings().tenant_concurrency)
+        )
+    except (ObjectAlreadyExists, PrefectHTTPStatusError):  # created by a concurrent run of the same tenant
+        return False
     return True
 
 

@@ -9,11 +9,12 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.errors import ConfigError, InputError, RequirementsInvalid
-from core.models import IdempotencyRecord, Project, Run, RunKind
+from core.errors import ConfigError, InputError, PomBoltError, RequirementsInvalid
+from core.models import IdempotencyRecord, Project, Run, RunKind, utcnow
 from core.settings import Settings
 from core.store import Store
 
@@ -134,30 +135,51 @@ def submit_idempotent(
     *,
     key: str | None,
     request_id: str | None = None,
+    ensure_tenant: bool = True,
 ) -> tuple[Project, Run, bool]:
     """Like :func:`submit`, but project, run and idempotency record are written in one transaction.
 
     The same key with the same body returns the first run (third value ``False``: nothing new was
-    written); the same key with another body raises :class:`IdempotencyConflict`.
+    written); the same key with another body raises :class:`IdempotencyConflict`. The idempotency record
+    and the project of that name are read in one session, and everything written is written in one
+    transaction (an existing project's changed Block references included, with its version check).
+
+    Args:
+        store: The state store.
+        tenant_id: The submitting tenant.
+        sub: The submission.
+        settings: Limits and default Block references.
+        key: The tenant's ``Idempotency-Key``, if any.
+        request_id: The request id the run carries (default: a new one).
+        ensure_tenant: Create the tenant row when absent; callers that just read the tenant (the API, from
+            the request's key) pass False and save a query.
 
     Raises:
         RequirementsInvalid: Bad requirements text.
         ConfigError: Bad project name.
         IdempotencyConflict: The key was used for a different body.
-        ConcurrentUpdate: Two requests created the same project name at once (send again).
+        ConcurrentUpdate: Two requests created the same project name at once, or changed it (send again).
     """
     fingerprint = body_fingerprint(sub)
-    if key is not None:
-        found = store.find_idempotency(tenant_id, key)
-        if found is not None:
-            project, run = _replay(store, found, fingerprint)
-            return project, run, False
-    text = clean_requirements(sub.requirements, settings)
-    name = check_project_name(sub.name or derive_name(text))
-    store.ensure_tenant(tenant_id)
-    existing = store.find_project(tenant_id, name)
+    invalid: PomBoltError | None = None  # raised only after a replay is ruled out: a replay answers first
+    text = name = None
+    try:
+        text = clean_requirements(sub.requirements, settings)
+        name = check_project_name(sub.name or derive_name(text))
+    except (InputError, ConfigError) as exc:
+        invalid = exc
+    found, existing = store.submission_lookup(tenant_id, key, name)
+    if found is not None:
+        project, run = _replay(store, found, fingerprint)
+        return project, run, False
+    if invalid is not None:
+        raise invalid
+    assert text is not None and name is not None
+    if ensure_tenant:
+        store.ensure_tenant(tenant_id)
+    changed: tuple[Project, dict[str, Any]] | None = None
     if existing is not None:
-        changes = {
+        changes: dict[str, Any] = {
             k: v
             for k, v in {
                 "generator_ref": sub.generator,
@@ -166,7 +188,11 @@ def submit_idempotent(
             }.items()
             if v and getattr(existing, k) != v
         }
-        project = store.update(existing, **changes) if changes else existing
+        project = existing
+        if changes:
+            changes["updated_at"] = utcnow()
+            changed = (existing, changes)
+            project = existing.model_copy(update={**changes, "version": existing.version + 1})
         new_project: Project | None = None
     else:
         refs = refs_for(sub, settings)
@@ -187,7 +213,7 @@ def submit_idempotent(
         if key is not None
         else None
     )
-    if store.add_submission(new_project, run, record):
+    if store.add_submission(new_project, run, record, changed=changed):
         return project, run, True
     assert key is not None
     winner = store.find_idempotency(tenant_id, key)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import event, func, inspect, text, update
+from sqlalchemy import bindparam, event, func, insert, inspect, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -53,7 +54,16 @@ class SchemaMismatch(StateError):
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, ``synchronous=NORMAL``, foreign keys and a busy timeout.
+
+    ``synchronous=NORMAL`` under WAL (SQLite's recommendation for WAL, and what Prefect's own SQLite server
+    uses) syncs the log at checkpoints instead of at every commit. The database cannot be corrupted by it and
+    a crash of the process loses nothing committed; only a power loss or OS crash may roll back the last
+    commits before the next checkpoint. The fsync it saves grows with the pages a transaction touches, and
+    a submission touches about ten (a project, a run and their indexes), so ``FULL`` cost every
+    ``POST /api/requirements`` several ms of disk wait on a busy machine. Installs that need every
+    accepted request on disk before the answer run the state store on PostgreSQL.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -61,6 +71,7 @@ def make_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -72,6 +83,25 @@ def make_engine(url: str) -> Engine:
 def hash_key(key: str) -> str:
     """SHA-256 hex of an API key (only this is stored)."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _values(row: SQLModel) -> dict[str, Any]:
+    """A model's column values, for a Core ``INSERT`` (the ORM unit of work is slower on the request path)."""
+    return {c.name: getattr(row, c.name) for c in row.__table__.columns}  # type: ignore[attr-defined]
+
+
+# Statements of the request path, built once (their compiled forms are cached by SQLAlchemy).
+_TENANT_FOR_KEY = (
+    select(Tenant)
+    .join(ApiKey, col(ApiKey.tenant_id) == col(Tenant.id))
+    .where(col(ApiKey.key_hash) == bindparam("key_hash"), col(ApiKey.revoked_at).is_(None))
+)
+_RECORD_BY_KEY = select(IdempotencyRecord).where(
+    col(IdempotencyRecord.tenant_id) == bindparam("tenant_id"), col(IdempotencyRecord.key) == bindparam("key")
+)
+_PROJECT_BY_NAME = select(Project).where(
+    col(Project.tenant_id) == bindparam("tenant_id"), col(Project.name) == bindparam("name")
+)
 
 
 class RunClaim:
@@ -112,6 +142,13 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite takes one writer at a time. Threads of this process that collide on its lock sleep in
+        # SQLite's busy handler (1, 2, 5 ... 100 ms steps) and wake late; queueing them on a Python lock
+        # instead hands the database to the next writer as soon as the previous commit ends. Other
+        # processes still wait through busy_timeout. PostgreSQL needs no such lock.
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     # --- schema ----------------------------------------------------------------------------------
     def init(self) -> None:
@@ -232,12 +269,15 @@ class Store:
         return row, plain
 
     def tenant_for_key(self, plain: str) -> Tenant | None:
-        """Return the tenant owning an unrevoked key, or None."""
-        with self.session() as s:
-            key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(plain))).first()
-            if key is None or key.revoked_at is not None:
-                return None
-            return s.get(Tenant, key.tenant_id)
+        """Return the tenant owning an unrevoked key, or None.
+
+        One indexed query (key hash joined to its tenant) on a plain connection per call, read from the
+        database every time, so a key revoked by another process (``pombolt keys revoke``) stops working at
+        its next request. It runs on every API request, hence Core instead of an ORM session.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(_TENANT_FOR_KEY, {"key_hash": hash_key(plain)}).first()
+        return None if row is None else Tenant(**row._mapping)
 
     def revoke_api_key(self, prefix_or_id: str) -> ApiKey:
         """Revoke a key by id or printed prefix."""
@@ -457,32 +497,74 @@ class Store:
                 select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
             ).first()
 
-    def add_submission(self, project: Project | None, run: Run, record: IdempotencyRecord | None) -> bool:
-        """Insert a new project (when given), a queued run and its idempotency record in ONE transaction.
+    def submission_lookup(
+        self, tenant_id: str, key: str | None, name: str | None
+    ) -> tuple[IdempotencyRecord | None, Project | None]:
+        """On one connection: the tenant's record for ``key`` and, when none, its project called ``name``.
+
+        The submission path runs on every ``POST /api/requirements``, hence Core instead of an ORM session.
+        """
+        record = project = None
+        with self.engine.connect() as conn:
+            if key is not None:
+                row = conn.execute(_RECORD_BY_KEY, {"tenant_id": tenant_id, "key": key}).first()
+                record = None if row is None else IdempotencyRecord(**row._mapping)
+            if record is None and name is not None:
+                found = conn.execute(_PROJECT_BY_NAME, {"tenant_id": tenant_id, "name": name}).first()
+                project = None if found is None else Project(**found._mapping)
+        return record, project
+
+    def add_submission(
+        self,
+        project: Project | None,
+        run: Run,
+        record: IdempotencyRecord | None,
+        *,
+        changed: tuple[Project, dict[str, Any]] | None = None,
+    ) -> bool:
+        """Write a submission in ONE transaction: a new project (or an optimistic update of an existing one),
+        a queued run and its idempotency record.
+
+        Args:
+            project: A new project to insert, or None when the run belongs to an existing one.
+            run: The queued run.
+            record: The idempotency record, when the request carried a key.
+            changed: ``(existing project, changes)`` applied with the version check in the same transaction
+                (``changes`` carries ``updated_at`` when wanted).
 
         Returns:
             True when written; False when the tenant's idempotency key was taken first by someone else
             (nothing is written then).
 
         Raises:
-            ConcurrentUpdate: When another writer created a project of the same name at the same time.
+            ConcurrentUpdate: When another writer created a project of the same name at the same time, or
+                changed the existing project since it was read (nothing is written then).
         """
-        with self.session() as s:
-            try:
+        try:
+            with self._write_lock, self.engine.begin() as conn:  # commits at the end, rolls back on error
+                if changed is not None:
+                    existing, changes = changed
+                    result = conn.execute(
+                        update(Project)
+                        .where(col(Project.id) == existing.id, col(Project.version) == existing.version)
+                        .values(**changes, version=existing.version + 1)
+                    )
+                    if result.rowcount != 1:
+                        raise ConcurrentUpdate(
+                            f"Project {existing.id} was changed by someone else (expected version "
+                            f"{existing.version}); send the request again"
+                        )
                 if project is not None:
-                    s.add(project)
-                    s.flush()
-                s.add(run)
+                    conn.execute(insert(Project), [_values(project)])
+                conn.execute(insert(Run), [_values(run)])
                 if record is not None:
-                    s.add(record)
-                s.commit()
-            except IntegrityError as exc:
-                s.rollback()
-                if record is not None and self.find_idempotency(record.tenant_id, record.key) is not None:
-                    return False
-                raise ConcurrentUpdate(
-                    "another request created the same project at the same time; send the request again"
-                ) from exc
+                    conn.execute(insert(IdempotencyRecord), [_values(record)])
+        except IntegrityError as exc:
+            if record is not None and self.find_idempotency(record.tenant_id, record.key) is not None:
+                return False
+            raise ConcurrentUpdate(
+                "another request created the same project at the same time; send the request again"
+            ) from exc
         return True
 
     @contextmanager

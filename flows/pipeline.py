@@ -85,6 +85,9 @@ def _base_snapshot(tracker: RunTracker) -> str | None:
     name="requirements-to-deployment",
     timeout_seconds=get_settings().timeouts.flow,
     log_prints=False,
+    # a saved storage Block (POMBOLT_STORAGE_BLOCK, e.g. 's3-bucket/pombolt') also holds every task result, so
+    # any worker resumes any run from cache; None keeps Prefect's default (the data dir, see core.runtime)
+    result_storage=get_settings().storage_block or None,
     on_cancellation=[lambda flow, flow_run, state: _on_cancel(flow, flow_run, state)],
 )
 def requirements_to_deployment(run_id: str) -> RunSummary:

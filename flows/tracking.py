@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from prefect import get_run_logger
+from prefect import get_run_logger, tags
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -27,17 +27,18 @@ from core.errors import PomBoltError
 from core.models import PHASES, Phase, PhaseStatus, Project, Run, RunStatus
 from core.runtime import get_store
 from core.store import Store
+from core.tracing import phase_span
 
 T = TypeVar("T")
 log = logging.getLogger("pombolt.flow")
 
 
 def _set_request_id(request_id: str) -> None:
-    try:
-        from core.http import set_request_id
-    except ImportError:  # pragma: no cover - core.http always exists in a full install
-        return
-    set_request_id(request_id)
+    from core import request_log
+    from core.http import set_request_id
+
+    set_request_id(request_id)  # outgoing calls send it as X-Request-Id
+    request_log.install()  # every log record made in this context carries it as ``request_id``
 
 
 class RunTracker:
@@ -140,11 +141,28 @@ class RunTracker:
         Raises:
             Exception: The task's error, after it was recorded on the run.
         """
+        with phase_span(self.run.id, phase.value, self.run.request_id) as span:
+            try:
+                result, cached = self._call(phase, task, detail, kwargs)
+            except BaseException as exc:
+                span.fail(exc)
+                raise
+            span.set("pombolt.cached", cached)
+            return result
+
+    def _call(
+        self,
+        phase: Phase,
+        task: Callable[..., Any],
+        detail: Callable[[Any], dict[str, Any]] | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[Any, bool]:
         self.run = self.update(phase=phase)
         self.store.start_phase(self.run.id, phase)
         self._event(phase, "started")
         started = time.monotonic()
-        state: State[Any] = task(**kwargs, return_state=True)
+        with tags(f"request:{self.run.request_id}"):  # every task run is found by the run's request id
+            state: State[Any] = task(**kwargs, return_state=True)
         seconds = round(time.monotonic() - started, 3)
         try:
             result = state.result()
@@ -168,7 +186,7 @@ class RunTracker:
         self._event(phase, "completed", cached=cached, seconds=seconds)
         self._progress(phase)
         self.logger().info("phase %s %s in %.2fs", phase.value, "cached" if cached else "completed", seconds)
-        return result
+        return result, cached
 
     def _progress(self, phase: Phase) -> None:
         if self._progress_id is not None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentTenant, StateDep
+from api.deps import AppState, CurrentTenant, StateDep
 from api.schemas import Accepted, RequirementsIn
 from blocks.registry import Kind, shorthand_names
 from core.errors import ConcurrentUpdate, ConfigError, RequirementsInvalid
+from core.models import Project, Run
 from core.service import IdempotencyConflict, Submission, submit_idempotent
 
 router = APIRouter(prefix="/api", tags=["requirements"])
+log = logging.getLogger("pombolt.api")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # what we accept from X-Request-Id (it goes into headers and logs)
 
 
 def _field_error(field: str, message: str) -> HTTPException:
@@ -23,7 +29,7 @@ def _field_error(field: str, message: str) -> HTTPException:
     )
 
 
-def _check_refs(state: StateDep, tenant_id: str, body: RequirementsIn) -> None:
+def _check_refs(state: AppState, tenant_id: str, body: RequirementsIn) -> None:
     """A run may reference only built-ins and Blocks its own tenant saved."""
     kinds: dict[Kind, str | None] = {"generator": body.generator, "repository": body.repository, "target": body.target}
     for kind, ref in kinds.items():
@@ -38,31 +44,33 @@ def _check_refs(state: StateDep, tenant_id: str, body: RequirementsIn) -> None:
 
 
 @router.post("/requirements", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-def post_requirements(
+async def post_requirements(
     body: RequirementsIn,
     tenant: CurrentTenant,
     state: StateDep,
     request: Request,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    x_request_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Accepted:
-    """Queue a run that turns the requirements into a live app; poll ``status_url`` for progress."""
-    _rate_limit(state, tenant.id)
-    _check_refs(state, tenant.id, body)
-    sub = Submission(**body.model_dump())
-    try:
-        project, run, created = submit_idempotent(
-            state.store, tenant.id, sub, state.settings, key=idempotency_key or None
+    """Queue a run that turns the requirements into a live app; poll ``status_url`` for progress.
+
+    The run's request id is the ``X-Request-Id`` sent (letters, digits, ``._:-``; up to 128), or a new one;
+    it is answered in ``X-Request-Id`` and follows the run into its flow run, tasks, logs and outgoing calls.
+    """
+    if x_request_id is not None and not REQUEST_ID.fullmatch(x_request_id):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail="X-Request-Id may hold only letters, digits and '._:-' (1-128 characters); fix it or omit it",
         )
-    except RequirementsInvalid as exc:
-        raise _field_error("requirements", exc.message) from exc
-    except IdempotencyConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
-    except ConcurrentUpdate as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
-    except ConfigError as exc:
-        raise _field_error("name", exc.message) from exc
+    await _rate_limit(state, tenant.id)
+    # all database work of the submission in ONE worker-thread hop (the state store is synchronous)
+    project, run, created = await run_in_threadpool(
+        _accept, state, tenant.id, body, idempotency_key or None, x_request_id
+    )
+    response.headers["X-Request-Id"] = run.request_id
     if created:
+        log.info("run %s of project %s queued (request id %s)", run.id, project.id, run.request_id)
         state.notify_dispatcher()
     else:
         response.headers["Idempotent-Replayed"] = "true"
@@ -74,10 +82,35 @@ def post_requirements(
     )
 
 
-def _rate_limit(state: StateDep, tenant_id: str) -> None:
-    if state.limiter.hit(state.limit, "requirements", tenant_id):
+def _accept(
+    state: AppState, tenant_id: str, body: RequirementsIn, key: str | None, request_id: str | None = None
+) -> tuple[Project, Run, bool]:
+    """Check the Block references, then write the submission (runs in a worker thread).
+
+    Raises:
+        HTTPException: 422 for a bad field or unknown Block, 409 for a reused key or a lost race.
+    """
+    _check_refs(state, tenant_id, body)
+    sub = Submission(**body.model_dump())
+    try:
+        # the tenant row exists: the request's key was just resolved to it
+        return submit_idempotent(
+            state.store, tenant_id, sub, state.settings, key=key, request_id=request_id, ensure_tenant=False
+        )
+    except RequirementsInvalid as exc:
+        raise _field_error("requirements", exc.message) from exc
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
+    except ConcurrentUpdate as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
+    except ConfigError as exc:
+        raise _field_error("name", exc.message) from exc
+
+
+async def _rate_limit(state: AppState, tenant_id: str) -> None:
+    if await state.limiter.hit(state.limit, "requirements", tenant_id):
         return
-    stats = state.limiter.get_window_stats(state.limit, "requirements", tenant_id)
+    stats = await state.limiter.get_window_stats(state.limit, "requirements", tenant_id)
 
     wait = max(1, int(stats.reset_time - time.time()) + 1)
     raise HTTPException(
