@@ -171,3 +171,43 @@ def ensure_alerting(settings: Settings | None = None) -> list[str]:
                 client.create_automation(wanted)
                 done.append(f"automation {rule.name} created")
     return done
+
+
+ZOMBIE_AUTOMATION = "pombolt-zombie-flow-runs"
+
+
+def ensure_crash_detection(within_seconds: float = 120.0) -> list[str]:
+    """Create (idempotently) Prefect's zombie detector: a running flow run with no heartbeat → ``Crashed``.
+
+    Workers must send heartbeats (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, e.g. 30 s, below ``within_seconds``);
+    the reconciler then restarts the crashed run, which resumes from cache.
+    """
+    from datetime import timedelta
+
+    from prefect.automations import Automation, ChangeFlowRunState, EventTrigger, Posture
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        if client.read_automations_by_name(ZOMBIE_AUTOMATION):
+            return [f"automation {ZOMBIE_AUTOMATION} exists"]
+    Automation(
+        name=ZOMBIE_AUTOMATION,
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=within_seconds),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message="no heartbeat: its worker died")],
+    ).create()
+    return [f"automation {ZOMBIE_AUTOMATION} created"]

@@ -51,7 +51,9 @@ def test_init_registers_blocks_the_work_pool_and_concurrency_limits() -> None:
         pool = client.read_work_pool("pombolt")
         limits = {lim.name for lim in client.read_global_concurrency_limits(limit=100)}
         slugs = {bt.slug for bt in client.read_block_types()}
+        zombie = client.read_automations_by_name("pombolt-zombie-flow-runs")
     assert pool.type == "process"
+    assert len(zombie) == 1, "init creates the crash detector the reconciler relies on"
     assert {"github-api", "netlify-api", "cloudflare-api", "vercel-api"} <= limits
     assert {"pombolt-offline-generator", "pombolt-local-git", "pombolt-local-static-site"} <= slugs
     code, _, err = pombolt("init")

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -184,31 +183,13 @@ def _save_storage_block(server: PrefectServer, moto_url: str) -> str:
 
 
 def _create_zombie_automation(server: PrefectServer) -> None:
-    """Prefect's documented zombie detector: no heartbeat from a running flow run → ``Crashed``."""
-    from prefect.automations import Automation, ChangeFlowRunState, EventTrigger, Posture
-    from prefect.client.schemas.objects import StateType
+    """What `pombolt init` creates: no heartbeat from a running flow run → ``Crashed`` (shorter window here)."""
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+    from core.notify import ensure_crash_detection
+
     with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_API_AUTH_STRING: server.auth_string}):
-        Automation(
-            name="pombolt-scale-zombie-flow-runs",
-            trigger=EventTrigger(
-                match={"prefect.resource.id": "prefect.flow-run.*"},
-                after={"prefect.flow-run.heartbeat"},
-                expect={
-                    "prefect.flow-run.heartbeat",
-                    "prefect.flow-run.Completed",
-                    "prefect.flow-run.Failed",
-                    "prefect.flow-run.Cancelled",
-                    "prefect.flow-run.Crashed",
-                },
-                for_each={"prefect.resource.id"},
-                posture=Posture.Proactive,
-                threshold=1,
-                within=timedelta(seconds=HEARTBEAT + 20),
-            ),
-            actions=[ChangeFlowRunState(state=StateType.CRASHED, message="no heartbeat: its worker died")],
-        ).create()
+        ensure_crash_detection(within_seconds=HEARTBEAT + 20)
 
 
 @pytest.fixture(scope="module")
