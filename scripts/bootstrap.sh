@@ -17,8 +17,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
-  echo "installing Pom-Bolt into .venv (first run only) ..." >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}" >&2
+  echo "installing Pom-Bolt into .venv (first run only, about a minute) ..." >&2
+  LOG="$VENV/pip-install.log"
+  { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip \
+    && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${EXTRAS:+[$EXTRAS]}"; } >"$LOG" 2>&1 \
+    || { tail -n 40 "$LOG" >&2; echo "error: installing Pom-Bolt failed (full log: $LOG)" >&2; exit 1; }
   echo "$WANT" > "$STAMP"
 fi
