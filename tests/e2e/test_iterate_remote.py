@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,15 +16,17 @@ from blocks.registry import save_block
 from blocks.repositories.github import GitHubRepositoryTarget
 from blocks.targets.netlify import NetlifySite
 from core.bootstrap import ensure_limits
-from core.runtime import get_snapshots, get_store
+from core.runtime import get_snapshots, get_store, reset_caches
 from core.settings import get_settings
 from tests.e2e.test_blocks import calls
 from tests.e2e.test_pipeline import pombolt, save_counting_generator
 from tests.fakes.github import FakeGitHub, name_of
 from tests.fakes.netlify import FakeNetlify
+from tests.fakes.openai import FakeOpenAI, project_json
 
 GH_TOKEN = "ghp_" + "Iter" * 9
 NF_TOKEN = "nfp_" + "Iter" * 9
+LLM_KEY = "sk-pombolt-iterate-" + "x" * 16
 UPLOADS = r"/api/v1/deploys/.+/files/.+"
 
 
@@ -94,3 +97,42 @@ def test_iterations_on_github_and_netlify(fakes: tuple[FakeGitHub, FakeNetlify],
     assert gh.history(full) == [r["commit_sha"] for r in reversed(reports)], "one linear history, one commit each"
     assert len({r["live_url"] for r in reports}) == 1 and len(nf.sites) == 1, "same site throughout"
     assert len({r["repository_url"] for r in reports}) == 1
+
+
+def _versioned_app(body: dict[str, Any]) -> str:
+    """A model whose page names the last request it was given (so every change is a real change)."""
+    prompt = next((m["content"] for m in reversed(body["messages"]) if m.get("role") == "user"), "")
+    digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+    page = f"<!doctype html>\n<html><head><title>App</title></head><body><h1>App {digest}</h1></body></html>\n"
+    return project_json({"index.html": page}, action="modify" if "index.html" in prompt else "add")
+
+
+def test_iterations_with_the_fake_llm(fakes: tuple[FakeGitHub, FakeNetlify], monkeypatch: pytest.MonkeyPatch) -> None:
+    gh, _nf = fakes
+    with FakeOpenAI(tokens={LLM_KEY}) as llm:
+        llm.responder = _versioned_app
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.api_url)
+        monkeypatch.setenv("OPENAI_API_KEY", LLM_KEY)
+        monkeypatch.setenv("POMBOLT_LLM_MODEL", "gpt-test")
+        reset_caches()
+        args = ["--generator", "openai", "--repository", "gh", "--target", "nf", "--json"]
+        code, v1, err = pombolt("run", "a focus timer", "--name", "llm-iter", *args)
+        assert code == 0, err
+        reports = [v1]
+        for request in ("add a task list", "and dark mode"):
+            code, report, err = pombolt("change", "llm-iter", request, "--json")
+            assert code == 0, err
+            assert report["spend"]["llm_calls"] == 1
+            reports.append(report)
+        paid = llm.paid()
+        code, back, err = pombolt("rollback", "llm-iter", "1", "--json")
+        assert code == 0, err
+        assert llm.paid() == paid and back["spend"]["llm_calls"] == 0, "a rollback makes zero LLM calls"
+        assert served_sha(back["live_url"]) == index_sha(v1["run_id"])
+        reports.append(back)
+        code, v5, err = pombolt("change", "llm-iter", "bigger buttons", "--json")
+        assert code == 0, err
+        reports.append(v5)
+        assert served_sha(v5["live_url"]) == index_sha(v5["run_id"])
+    assert gh.history(name_of(v5["repository_url"])) == [r["commit_sha"] for r in reversed(reports)]
+    assert len({r["live_url"] for r in reports}) == 1
