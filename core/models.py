@@ -6,12 +6,16 @@ Every mutable row has a ``version`` column; :mod:`core.store` updates rows with
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 from core.errors import IllegalTransition
@@ -264,3 +268,43 @@ class SchemaInfo(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = SCHEMA_VERSION
+
+
+RowT = TypeVar("RowT", bound=SQLModel)
+
+
+@functools.cache
+def _column_defaults(model: type[SQLModel]) -> tuple[tuple[str, Callable[[], Any] | None, Any], ...]:
+    """Per field of a table model: its name, default factory (or None) and default (or ``PydanticUndefined``)."""
+    configure_mappers()  # what a model's first __init__ or select would do
+    return tuple((name, f.default_factory, f.default) for name, f in model.model_fields.items())  # type: ignore[misc]
+
+
+def build_row(model: type[RowT], **values: Any) -> RowT:
+    """A row of ``model`` with every field given or defaulted, built the way SQLAlchemy builds a row it loads.
+
+    Ten to twenty times cheaper than the model's ``__init__`` (about 10 us against 120-200 us for a
+    :class:`Run`: SQLModel sets every field through SQLAlchemy's change tracking and asks pydantic, per
+    field, whether its default factory wants arguments). For the request path, where rows are written with
+    Core inserts and read back with Core selects, never added to an ORM session. Like ``__init__`` on a
+    table model it does not validate.
+
+    Raises:
+        TypeError: A value for an unknown field, or no value for a required one.
+    """
+    row: dict[str, Any] = {}
+    for name, factory, default in _column_defaults(model):
+        if name in values:
+            row[name] = values.pop(name)
+        elif factory is not None:
+            row[name] = factory()
+        elif default is PydanticUndefined:
+            raise TypeError(f"{model.__name__} needs a value for {name!r}")
+        else:
+            row[name] = default
+    if values:
+        raise TypeError(f"{model.__name__} has no field {', '.join(map(repr, sorted(values)))}")
+    obj: RowT = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]  # what a select does
+    obj.__dict__.update(row)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(row))
+    return obj
