@@ -164,6 +164,12 @@ class ConcurrentUpdate(StateError):
     default_retryable = True
 
 
+class KeyNotLive(StateError):
+    """The API key a write was made under is unknown, revoked, or another tenant's (checked in the write's own read)."""
+
+    code = "state.key_not_live"
+
+
 # --- storage -------------------------------------------------------------------------------------
 class StorageError(PomBoltError):
     """Snapshot storage failed."""

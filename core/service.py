@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.errors import ConfigError, InputError, PomBoltError, RequirementsInvalid
-from core.models import IdempotencyRecord, Project, Run, RunKind, utcnow
+from core.models import IdempotencyRecord, Project, Run, RunKind, build_row, utcnow
 from core.settings import Settings
 from core.store import Store
 
@@ -136,6 +136,7 @@ def submit_idempotent(
     key: str | None,
     request_id: str | None = None,
     ensure_tenant: bool = True,
+    api_key_hash: str | None = None,
 ) -> tuple[Project, Run, bool]:
     """Like :func:`submit`, but project, run and idempotency record are written in one transaction.
 
@@ -153,12 +154,15 @@ def submit_idempotent(
         request_id: The request id the run carries (default: a new one).
         ensure_tenant: Create the tenant row when absent; callers that just read the tenant (the API, from
             the request's key) pass False and save a query.
+        api_key_hash: The hash of the API key the submission was made with: checked live (not revoked, this
+            tenant's) in the same read as the lookups, before anything is written.
 
     Raises:
         RequirementsInvalid: Bad requirements text.
         ConfigError: Bad project name.
         IdempotencyConflict: The key was used for a different body.
         ConcurrentUpdate: Two requests created the same project name at once, or changed it (send again).
+        KeyNotLive: ``api_key_hash`` is unknown, revoked, or another tenant's (nothing is written).
     """
     fingerprint = body_fingerprint(sub)
     invalid: PomBoltError | None = None  # raised only after a replay is ruled out: a replay answers first
@@ -168,7 +172,7 @@ def submit_idempotent(
         name = check_project_name(sub.name or derive_name(text))
     except (InputError, ConfigError) as exc:
         invalid = exc
-    found, existing = store.submission_lookup(tenant_id, key, name)
+    found, existing = store.submission_lookup(tenant_id, key, name, api_key_hash=api_key_hash)
     if found is not None:
         project, run = _replay(store, found, fingerprint)
         return project, run, False
@@ -196,7 +200,8 @@ def submit_idempotent(
         new_project: Project | None = None
     else:
         refs = refs_for(sub, settings)
-        project = new_project = Project(
+        project = new_project = build_row(
+            Project,
             tenant_id=tenant_id,
             name=name,
             generator_ref=refs.generator,
@@ -205,11 +210,24 @@ def submit_idempotent(
             cleanup_on_failure=sub.cleanup_on_failure,
             allow_workflows=sub.allow_workflows or settings.allow_workflows,
         )
-    run = Run(tenant_id=tenant_id, project_id=project.id, kind=RunKind.create, requirements=text)
-    if request_id:
-        run.request_id = request_id
+    # build_row, not the models' __init__: this runs on every POST /api/requirements
+    run = build_row(
+        Run,
+        tenant_id=tenant_id,
+        project_id=project.id,
+        kind=RunKind.create,
+        requirements=text,
+        **({"request_id": request_id} if request_id else {}),
+    )
     record = (
-        IdempotencyRecord(tenant_id=tenant_id, key=key, body_sha256=fingerprint, project_id=project.id, run_id=run.id)
+        build_row(
+            IdempotencyRecord,
+            tenant_id=tenant_id,
+            key=key,
+            body_sha256=fingerprint,
+            project_id=project.id,
+            run_id=run.id,
+        )
         if key is not None
         else None
     )

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from core.errors import ConcurrentUpdate
+from core.errors import ConcurrentUpdate, KeyNotLive
 from core.livecheck import latest_versions
 from core.models import Project, Run, RunStatus
-from core.store import Store
+from core.service import Submission, submit_idempotent
+from core.settings import get_settings
+from core.store import Store, hash_key
 from tests.infra.postgres import postgres
 
 pytestmark = pytest.mark.scale
@@ -136,3 +138,45 @@ def test_concurrent_verified_runs_get_distinct_version_numbers(store: Store) -> 
     assert not errors, errors
     assert sorted(v.number for v in results) == [1, 2, 3]
     assert sorted(v.number for v in store.versions(project.id)) == [1, 2, 3]
+
+
+def test_the_submission_hot_path_writes_rows_the_orm_reads_back_unchanged(store: Store) -> None:
+    """POST /api/requirements writes through prepared statements on the DBAPI cursor (core.prepared):
+    on psycopg too, every column (enums, JSON, timestamps) must read back as the ORM would have written it."""
+    _key_row, plain = store.create_api_key("t1")
+    sub = Submission(requirements="a pomodoro timer", name="pomo", target="netlify-main")
+    project, run, created = submit_idempotent(
+        store, "t1", sub, get_settings(), key="k-1", ensure_tenant=False, api_key_hash=hash_key(plain)
+    )
+    assert created
+    assert store.get_project(project.id).model_dump() == project.model_dump()
+    assert store.get_run(run.id).model_dump() == run.model_dump()
+    # the same key and body replay the first run (read back through the prepared select)
+    again = submit_idempotent(store, "t1", sub, get_settings(), key="k-1", api_key_hash=hash_key(plain))
+    assert (again[1].id, again[2]) == (run.id, False)
+    # a new run of the same project name reuses the project
+    other = submit_idempotent(store, "t1", Submission(requirements="a timer", name="pomo"), get_settings(), key=None)
+    assert other[0].id == project.id and other[1].id != run.id
+
+
+def test_a_revoked_or_foreign_key_writes_nothing(store: Store) -> None:
+    row, plain = store.create_api_key("t1")
+    store.ensure_tenant("t2")
+    sub = Submission(requirements="a timer")
+    with pytest.raises(KeyNotLive):
+        submit_idempotent(store, "t2", sub, get_settings(), key=None, api_key_hash=hash_key(plain))
+    store.revoke_api_key(row.id)
+    with pytest.raises(KeyNotLive):
+        submit_idempotent(store, "t1", sub, get_settings(), key=None, api_key_hash=hash_key(plain))
+    assert store.list_projects("t1") == [] and store.list_projects("t2") == []
+
+
+def test_concurrent_submissions_with_one_idempotency_key_make_one_run(store: Store) -> None:
+    store.ensure_tenant("t1")
+    sub = Submission(requirements="a timer", name="timer")
+    results, errors = race(
+        8, lambda _i: submit_idempotent(store, "t1", sub, get_settings(), key="same", ensure_tenant=False)
+    )
+    assert not errors, errors
+    assert len({run.id for _p, run, _c in results}) == 1
+    assert sum(created for _p, _r, created in results) == 1

@@ -4,9 +4,12 @@ versions, idempotency records and API keys (DESIGN §2)."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -38,8 +41,13 @@ def store(tmp_path: Path) -> Store:
 def make_project(store: Store, tenant_id: str = "t1", name: str = "shop") -> Project:
     store.ensure_tenant(tenant_id)
     return store.create_project(
-        Project(tenant_id=tenant_id, name=name, generator_ref="offline", repository_ref="local-git",
-                target_ref="local-static")
+        Project(
+            tenant_id=tenant_id,
+            name=name,
+            generator_ref="offline",
+            repository_ref="local-git",
+            target_ref="local-static",
+        )
     )
 
 
@@ -205,9 +213,7 @@ def test_the_state_machine_covers_every_pair() -> None:
 
 
 @pytest.mark.parametrize(("current", "new"), ILLEGAL, ids=[f"{a}->{b}" for a, b in ILLEGAL])
-def test_every_illegal_transition_raises_and_changes_nothing(
-    store: Store, current: RunStatus, new: RunStatus
-) -> None:
+def test_every_illegal_transition_raises_and_changes_nothing(store: Store, current: RunStatus, new: RunStatus) -> None:
     run = run_in(store, current)
     with pytest.raises(IllegalTransition) as info:
         store.transition(run, new)
@@ -245,7 +251,11 @@ def test_running_sets_started_at_and_non_terminal_statuses_leave_finished_at_emp
 def test_transition_carries_other_changes(store: Store) -> None:
     run = run_in(store, RunStatus.running)
     failed = store.transition(
-        run, RunStatus.failed, error_phase="deploy", error_code="provider.auth", error_message="netlify: 401",
+        run,
+        RunStatus.failed,
+        error_phase="deploy",
+        error_code="provider.auth",
+        error_message="netlify: 401",
         error_retryable=False,
     )
     row = store.get_run(failed.id)
@@ -258,8 +268,7 @@ def test_start_and_finish_a_phase(store: Store) -> None:
     started = store.start_phase(run.id, Phase.generate)
     assert (started.status, started.ended_at, started.cached) == (PhaseStatus.running, None, False)
 
-    finished = store.finish_phase(run.id, Phase.generate, PhaseStatus.completed, cached=True,
-                                  detail={"files": 12})
+    finished = store.finish_phase(run.id, Phase.generate, PhaseStatus.completed, cached=True, detail={"files": 12})
     assert finished.id == started.id
     assert (finished.status, finished.cached, finished.detail) == (PhaseStatus.completed, True, {"files": 12})
     assert finished.ended_at is not None
@@ -288,8 +297,7 @@ def test_phases_come_back_in_pipeline_order(store: Store) -> None:
     run = make_run(store)
     for phase in (Phase.verify, Phase.preflight, Phase.store, Phase.generate):
         store.start_phase(run.id, phase)
-    assert [p.phase for p in store.phases(run.id)] == [Phase.preflight, Phase.generate, Phase.store,
-                                                       Phase.verify]
+    assert [p.phase for p in store.phases(run.id)] == [Phase.preflight, Phase.generate, Phase.store, Phase.verify]
 
 
 def test_a_phase_needs_an_existing_run(store: Store) -> None:
@@ -300,8 +308,13 @@ def test_a_phase_needs_an_existing_run(store: Store) -> None:
 # --- versions --------------------------------------------------------------------------------------
 def _verified(store: Store, project: Project, n: int) -> Run:
     run = store.create_run(project, f"v{n}")
-    return store.update(run, snapshot_id=f"{n:064x}", site_snapshot_id=f"{n + 100:064x}",
-                        live_url=f"http://127.0.0.1:1/{n}/", commit_sha=f"{n:040x}")
+    return store.update(
+        run,
+        snapshot_id=f"{n:064x}",
+        site_snapshot_id=f"{n + 100:064x}",
+        live_url=f"http://127.0.0.1:1/{n}/",
+        commit_sha=f"{n:040x}",
+    )
 
 
 def test_add_version_numbers_1_2_3_per_project(store: Store) -> None:
@@ -322,15 +335,25 @@ def test_a_version_number_cannot_be_taken_twice(store: Store) -> None:
     run = _verified(store, project, 1)
     store.add_version(run)
     with pytest.raises(IntegrityError), store.session() as s:
-        s.add(Version(tenant_id="t1", project_id=project.id, run_id=run.id, number=1, snapshot_id="a",
-                      site_snapshot_id="b", live_url="u"))
+        s.add(
+            Version(
+                tenant_id="t1",
+                project_id=project.id,
+                run_id=run.id,
+                number=1,
+                snapshot_id="a",
+                site_snapshot_id="b",
+                live_url="u",
+            )
+        )
         s.commit()
 
 
 # --- idempotency -----------------------------------------------------------------------------------
 def _record(tenant_id: str, key: str, run: Run) -> IdempotencyRecord:
-    return IdempotencyRecord(tenant_id=tenant_id, key=key, body_sha256="0" * 64, project_id=run.project_id,
-                             run_id=run.id)
+    return IdempotencyRecord(
+        tenant_id=tenant_id, key=key, body_sha256="0" * 64, project_id=run.project_id, run_id=run.id
+    )
 
 
 def test_an_idempotency_key_is_unique_per_tenant(store: Store) -> None:
@@ -415,8 +438,9 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Store) -> None:
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(IntegrityError):
-        store.create_project(Project(tenant_id="no-such-tenant", name="x", generator_ref="g",
-                                     repository_ref="r", target_ref="t"))
+        store.create_project(
+            Project(tenant_id="no-such-tenant", name="x", generator_ref="g", repository_ref="r", target_ref="t")
+        )
 
 
 # --- block bindings --------------------------------------------------------------------------------
@@ -431,3 +455,30 @@ def test_block_bindings_are_per_tenant_and_rebinding_replaces(store: Store) -> N
     assert store.find_block("t2", "prod").slug == "pombolt-vercel"  # type: ignore[union-attr]
     assert store.find_block("t3", "prod") is None
     assert [b.name for b in store.list_blocks("t1")] == ["prod"]
+
+
+def test_background_checkpoints_take_the_wal_off_the_request_path(store: Store, tmp_path: Path) -> None:
+    database = tmp_path / "x.db"  # under WAL, only a checkpoint writes to the database file itself
+    make_project(store, name="first")
+    stop = store.checkpoint_in_background(interval=0.05)
+    try:
+        with store.engine.connect() as conn:  # a new connection: the inline checkpoint is only a safety net
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+        time.sleep(0.3)
+        before = database.stat().st_mtime_ns, database.read_bytes()
+        for i in range(30):  # ~30 WAL pages: far below both thresholds, nothing inline would checkpoint them
+            make_project(store, name=f"p{i}")
+        deadline = time.monotonic() + 10
+        while (database.stat().st_mtime_ns, database.read_bytes()) == before:
+            assert time.monotonic() < deadline, "the background thread did not checkpoint the WAL within 10 s"
+            time.sleep(0.05)
+    finally:
+        stop()
+    assert not [t for t in threading.enumerate() if t.name == "pombolt-wal-checkpoint"]
+    with store.engine.connect() as conn:  # and the database file now holds the rows
+        assert conn.execute(text("SELECT count(*) FROM project")).scalar() == 31
+
+
+def test_background_checkpoints_are_a_no_op_off_sqlite() -> None:
+    pg = Store("postgresql+psycopg://u:p@127.0.0.1:1/x")  # never connects
+    pg.checkpoint_in_background()()
