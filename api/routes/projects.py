@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from api.deps import CurrentTenant, StateDep
-from api.links import flow_run_url, prefect_ui_base
+from api.links import flow_run_url, prefect_ui_base, status_url
 from api.schemas import (
     Accepted,
     CancelOut,
@@ -180,7 +180,7 @@ def retry(project_id: str, tenant: CurrentTenant, state: StateDep, request: Requ
         project_id=project.id,
         run_id=run.id,
         status=run.status.value,
-        status_url=str(request.url_for("get_project", project_id=project.id)),
+        status_url=status_url(request, project.id),
     )
 
 
@@ -247,14 +247,12 @@ def changes(project_id: str, body: ChangeIn, tenant: CurrentTenant, state: State
         project_id=project.id,
         run_id=run.id,
         status=run.status.value,
-        status_url=str(request.url_for("get_project", project_id=project.id)),
+        status_url=status_url(request, project.id),
     )
 
 
 @router.post("/{project_id}/rollback", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-def rollback(
-    project_id: str, body: RollbackIn, tenant: CurrentTenant, state: StateDep, request: Request
-) -> Accepted:
+def rollback(project_id: str, body: RollbackIn, tenant: CurrentTenant, state: StateDep, request: Request) -> Accepted:
     """Put an earlier version live again: no LLM call, no build, only differing files uploaded."""
     store = state.store
     project = _project(store, project_id, tenant.id)
@@ -264,5 +262,5 @@ def rollback(
         project_id=project.id,
         run_id=run.id,
         status=run.status.value,
-        status_url=str(request.url_for("get_project", project_id=project.id)),
+        status_url=status_url(request, project.id),
     )

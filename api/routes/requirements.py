@@ -8,14 +8,15 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import AppState, CurrentTenant, StateDep
+from api.deps import AppState, BearerKey, StateDep, in_thread, unauthorized
+from api.links import status_url
 from api.schemas import Accepted, RequirementsIn
 from blocks.registry import Kind, shorthand_names
-from core.errors import ConcurrentUpdate, ConfigError, RequirementsInvalid
+from core.errors import ConcurrentUpdate, ConfigError, KeyNotLive, RequirementsInvalid
 from core.models import Project, Run
 from core.service import IdempotencyConflict, Submission, submit_idempotent
+from core.store import hash_key
 
 router = APIRouter(prefix="/api", tags=["requirements"])
 log = logging.getLogger("pombolt.api")
@@ -46,7 +47,7 @@ def _check_refs(state: AppState, tenant_id: str, body: RequirementsIn) -> None:
 @router.post("/requirements", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def post_requirements(
     body: RequirementsIn,
-    tenant: CurrentTenant,
+    api_key: BearerKey,
     state: StateDep,
     request: Request,
     response: Response,
@@ -58,16 +59,31 @@ async def post_requirements(
     The run's request id is the ``X-Request-Id`` sent (letters, digits, ``._:-``; up to 128), or a new one;
     it is answered in ``X-Request-Id`` and follows the run into its flow run, tasks, logs and outgoing calls.
     """
+    # The hot path makes ONE worker-thread hop (the state store is synchronous): the key's liveness is checked
+    # in the same read as the submission's lookups. The per-tenant rate limit comes first, on the event loop,
+    # so it needs the key's tenant before that hop: a key never changes tenant, so that fact is cached after
+    # the key's first request (which authenticates in a hop of its own); a revoked key drops out of the cache
+    # at its first refused request, so it cannot use up its former tenant's limit.
+    key_hash = hash_key(api_key)
+    tenant_id = state.key_tenants.get(key_hash)
+    if tenant_id is None:
+        tenant = await in_thread(state.store.tenant_for_key, api_key)
+        if tenant is None:
+            raise unauthorized()
+        tenant_id = state.key_tenants[key_hash] = tenant.id
     if x_request_id is not None and not REQUEST_ID.fullmatch(x_request_id):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail="X-Request-Id may hold only letters, digits and '._:-' (1-128 characters); fix it or omit it",
         )
-    await _rate_limit(state, tenant.id)
-    # all database work of the submission in ONE worker-thread hop (the state store is synchronous)
-    project, run, created = await run_in_threadpool(
-        _accept, state, tenant.id, body, idempotency_key or None, x_request_id
-    )
+    await _rate_limit(state, tenant_id)
+    try:
+        project, run, created = await in_thread(
+            _accept, state, tenant_id, key_hash, body, idempotency_key or None, x_request_id
+        )
+    except KeyNotLive as exc:
+        state.key_tenants.pop(key_hash, None)
+        raise unauthorized(exc.message) from exc
     response.headers["X-Request-Id"] = run.request_id
     if created:
         log.info("run %s of project %s queued (request id %s)", run.id, project.id, run.request_id)
@@ -78,24 +94,37 @@ async def post_requirements(
         project_id=project.id,
         run_id=run.id,
         status=run.status.value,
-        status_url=str(request.url_for("get_project", project_id=project.id)),
+        status_url=status_url(request, project.id),
     )
 
 
 def _accept(
-    state: AppState, tenant_id: str, body: RequirementsIn, key: str | None, request_id: str | None = None
+    state: AppState,
+    tenant_id: str,
+    api_key_hash: str,
+    body: RequirementsIn,
+    key: str | None,
+    request_id: str | None = None,
 ) -> tuple[Project, Run, bool]:
     """Check the Block references, then write the submission (runs in a worker thread).
 
     Raises:
         HTTPException: 422 for a bad field or unknown Block, 409 for a reused key or a lost race.
+        KeyNotLive: The API key was revoked since it was cached (nothing is written).
     """
     _check_refs(state, tenant_id, body)
     sub = Submission(**body.model_dump())
     try:
-        # the tenant row exists: the request's key was just resolved to it
+        # the tenant row exists: the request's key belongs to it (checked live in the submission's read)
         return submit_idempotent(
-            state.store, tenant_id, sub, state.settings, key=key, request_id=request_id, ensure_tenant=False
+            state.store,
+            tenant_id,
+            sub,
+            state.settings,
+            key=key,
+            request_id=request_id,
+            ensure_tenant=False,
+            api_key_hash=api_key_hash,
         )
     except RequirementsInvalid as exc:
         raise _field_error("requirements", exc.message) from exc

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
+from core.models import Run
 from core.store import Store
 from tests.integration.api.conftest import Tenant
 
@@ -51,3 +55,41 @@ def test_unauthenticated_routes_stay_open(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/").status_code == 200
+
+
+def test_a_key_revoked_after_use_cannot_submit_again(client: TestClient, store: Store, acme: Tenant) -> None:
+    """The submission path caches which tenant a key belongs to, never that it is live."""
+    assert client.post("/api/requirements", json={"requirements": "a timer"}, headers=acme.headers).status_code == 202
+    store.revoke_api_key(acme.key[:10])
+    r = client.post("/api/requirements", json={"requirements": "a clock"}, headers=acme.headers)
+    assert r.status_code == 401
+    assert "unknown or revoked" in r.json()["detail"]
+    with store.session() as s:
+        assert s.exec(select(Run.requirements).where(Run.tenant_id == "acme")).all() == ["a timer"]
+
+
+def test_a_revoked_key_cannot_use_up_its_former_tenants_rate_limit(
+    make_client: Callable[..., TestClient], store: Store, make_tenant: Callable[[str], Tenant]
+) -> None:
+    client = make_client(rate_limit="3/minute")
+    old, new = make_tenant("acme"), make_tenant("acme")
+    assert client.post("/api/requirements", json={"requirements": "a timer"}, headers=old.headers).status_code == 202
+    store.revoke_api_key(old.key[:10])
+    refused = [
+        client.post("/api/requirements", json={"requirements": f"spam {i}"}, headers=old.headers).status_code
+        for i in range(5)
+    ]
+    assert refused == [401] * 5
+    # the revoked key's first refused request counted (it was checked after the limit); later ones did not
+    codes = [
+        client.post("/api/requirements", json={"requirements": f"app {i}"}, headers=new.headers).status_code
+        for i in range(2)
+    ]
+    assert codes == [202, 429]
+
+
+def test_a_key_of_another_tenant_never_writes_under_this_one(client: TestClient, acme: Tenant, globex: Tenant) -> None:
+    a = client.post("/api/requirements", json={"requirements": "a timer"}, headers=acme.headers).json()
+    g = client.post("/api/requirements", json={"requirements": "a timer"}, headers=globex.headers).json()
+    assert a["project_id"] != g["project_id"]
+    assert client.get(f"/api/projects/{a['project_id']}", headers=globex.headers).status_code == 404

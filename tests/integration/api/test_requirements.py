@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from core.models import RunStatus
 from core.store import Store
 from tests.integration.api.conftest import Tenant
@@ -27,6 +28,20 @@ def test_accepts_into_the_outbox_without_prefect(client: TestClient, store: Stor
     assert store.get_project(body["project_id"], "acme").name == "pomo"
     shown = client.get(body["status_url"], headers=acme.headers).json()
     assert shown["latest_run"]["id"] == body["run_id"] and shown["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "root_path"),
+    [("http://testserver", ""), ("https://api.example.com:8443", ""), ("http://10.0.0.7", "/pombolt")],
+)
+def test_status_url_is_what_url_for_gives_for_each_host_and_root_path(
+    store: Store, acme: Tenant, base_url: str, root_path: str
+) -> None:
+    """The status URL is worked out from a cache per origin; it must stay what Starlette's url_for says."""
+    with TestClient(create_app(), base_url=base_url, root_path=root_path) as client:
+        for text in ("a timer", "a clock"):
+            body = client.post("/api/requirements", json={"requirements": text}, headers=acme.headers).json()
+            assert body["status_url"] == f"{base_url}{root_path}/api/projects/{body['project_id']}"
 
 
 @pytest.mark.parametrize(
