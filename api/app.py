@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from api.metrics import make_registry
 from core.errors import PomBoltError
 from core.runtime import configure_prefect_env, get_store
 from core.settings import Settings, get_settings
+from core.store import Store
 
 PAGE_DIR = Path(__file__).parent / "page"
 
@@ -106,6 +108,11 @@ def _printable(part: object) -> str | int:
     return part if isinstance(part, int) else str(part).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _db_pool(api: ApiSettings, store: Store) -> ThreadPoolExecutor:
+    threads = api.db_threads or (1 if store.engine.dialect.name == "sqlite" else 8)
+    return ThreadPoolExecutor(threads, thread_name_prefix="pombolt-db")
+
+
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """Build the API app on the state store of ``settings``.
 
@@ -126,6 +133,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         # keeps one entry per hit and trims them in a worker thread after every hit (a thread hop per request)
         limiter=SlidingWindowCounterRateLimiter(MemoryStorage()),
         limit=parse(api.rate_limit),
+        db=_db_pool(api, store),
     )
 
     @asynccontextmanager
@@ -149,6 +157,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
                 dispatcher.stop()
                 state.wake.remove(dispatcher)
             stop_checkpoints()
+            state.db.shutdown(wait=True)  # submissions in flight are written before the process goes on
+            state.db = _db_pool(api, store)  # for a later lifespan of this app (threads start only when used)
 
     app = FastAPI(
         title="Pom-Bolt API",

@@ -19,3 +19,10 @@ class ApiSettings(BaseSettings):
     dispatch_poll_seconds: float = Field(2.0, description="How often the dispatcher looks for queued runs.")
     prefect_ui_url: str | None = Field(None, description="Base URL of the Prefect UI for links (default: Prefect's).")
     deployment: str = Field("requirements-to-deployment/default", description="Deployment every run goes to.")
+    db_threads: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Threads for the state-store calls of POST /api/requirements (default: 1 on SQLite, whose "
+        "writers take turns anyway; 8 on PostgreSQL, where round trips overlap).",
+    )

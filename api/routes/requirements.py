@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 
-from api.deps import AppState, BearerKey, StateDep, in_thread, unauthorized
+from api.deps import AppState, BearerKey, StateDep, unauthorized
 from api.links import status_url
 from api.schemas import Accepted, RequirementsIn
 from blocks.registry import Kind, shorthand_names
@@ -67,7 +67,7 @@ async def post_requirements(
     key_hash = hash_key(api_key)
     tenant_id = state.key_tenants.get(key_hash)
     if tenant_id is None:
-        tenant = await in_thread(state.store.tenant_for_key, api_key)
+        tenant = await state.in_db_thread(state.store.tenant_for_key, api_key)
         if tenant is None:
             raise unauthorized()
         tenant_id = state.key_tenants[key_hash] = tenant.id
@@ -78,7 +78,7 @@ async def post_requirements(
         )
     await _rate_limit(state, tenant_id)
     try:
-        project, run, created = await in_thread(
+        project, run, created = await state.in_db_thread(
             _accept, state, tenant_id, key_hash, body, idempotency_key or None, x_request_id
         )
     except KeyNotLive as exc:
