@@ -7,11 +7,17 @@ restore (never a force-push) and redeploys only the files that differ. Both beco
 
 from __future__ import annotations
 
-from core.errors import ConcurrentUpdate, InputError, NotFound
+from core.errors import ConcurrentUpdate, InputError, NotFound, StateError
 from core.models import TERMINAL, Project, Run, RunKind, Version
 from core.service import clean_requirements
 from core.settings import Settings
 from core.store import Store
+
+
+class NoLiveVersion(StateError):
+    """A change asked of a project that has never gone live (the API answers 409: run it, or wait for it)."""
+
+    code = "state.no_live_version"
 
 
 class RunInProgress(InputError):
@@ -60,13 +66,16 @@ def create_change_run(store: Store, project: Project, request: str, settings: Se
     """Queue a change run on top of the project's latest version.
 
     Raises:
-        NotFound: When the project has no live version to change.
+        NoLiveVersion: When the project has no live version to change.
         RunInProgress: When another change or rollback is still running.
     """
     text = clean_requirements(request, settings)
     versions = store.versions(project.id)
     if not versions:
-        raise NotFound(f"project {project.name!r} has no live version to change yet; run it first")
+        raise NoLiveVersion(
+            f"project {project.name!r} has no live version to change yet; wait for its first run to be verified "
+            "(or retry it if it failed), then send the change again"
+        )
     base = versions[-1]
     base_text = _requirements_of(store, base)
     run = Run(

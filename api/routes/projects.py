@@ -30,7 +30,7 @@ from core.errors import ConcurrentUpdate, IllegalTransition, InputError, NotFoun
 from core.models import TERMINAL, Project, Run, RunStatus
 from core.settings import get_settings
 from core.store import Store
-from core.versions import RunInProgress, create_change_run, create_retry_run, create_rollback_run
+from core.versions import NoLiveVersion, RunInProgress, create_change_run, create_retry_run, create_rollback_run
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -48,7 +48,7 @@ def _iteration(create: Callable[[], Run]) -> Run:
         return create()
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=exc.message) from exc
-    except RunInProgress as exc:
+    except (RunInProgress, NoLiveVersion) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
     except BudgetExceeded as exc:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=exc.message) from exc

@@ -37,6 +37,16 @@ def test_a_change_is_accepted_and_a_second_one_waits(client: TestClient, acme: T
     assert run.id[:12] in second.json()["detail"]
 
 
+def test_a_change_before_the_first_version_is_a_conflict_that_says_what_to_do(
+    client: TestClient, acme: Tenant, store: Store
+) -> None:
+    accepted = client.post("/api/requirements", json={"requirements": "a counter"}, headers=acme.headers).json()
+    r = client.post(f"/api/projects/{accepted['project_id']}/changes", json={"request": "x"}, headers=acme.headers)
+    assert r.status_code == 409
+    assert "no live version" in r.json()["detail"] and "send the change again" in r.json()["detail"]
+    assert [run.kind for run in store.runs(accepted["project_id"])] == [RunKind.create]
+
+
 def test_rollback_and_versions(client: TestClient, acme: Tenant, store: Store) -> None:
     project = _live_project(store, acme.id)
     versions = client.get(f"/api/projects/{project.id}/versions", headers=acme.headers)
