@@ -42,14 +42,22 @@ class SubmitResult(BaseModel):
     created_project: bool = Field(description="False when the name matched an existing project.")
 
 
+# Control and format characters are dropped from requirements (NUL, escapes, bidi overrides, zero-width
+# spaces), except line breaks, tabs and the two joiners, which are part of the text: ZWJ (U+200D) holds emoji
+# sequences together (a family is one emoji, not three) and ZWNJ (U+200C) is spelling in Persian and Indic
+# scripts.
+_KEPT_CONTROLS = frozenset("\n\t\u200c\u200d")
+
+
 def clean_requirements(text: str, settings: Settings) -> str:
-    """Normalise and bound requirements text.
+    """Normalise and bound requirements text (NFC, trimmed, control and format characters but line breaks,
+    tabs and joiners dropped).
 
     Raises:
         RequirementsInvalid: When empty, whitespace only, or longer than the limit.
     """
     text = unicodedata.normalize("NFC", text or "").strip()
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    text = "".join(c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c)[0] != "C")
     if not text:
         raise RequirementsInvalid("requirements are empty; describe the app you want, e.g. 'a pomodoro timer'")
     limit = settings.limits.max_requirements_chars
