@@ -13,6 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
 
+from blocks.provider_limits import CLOUDFLARE_LIMIT, GITHUB_LIMIT, NETLIFY_LIMIT, VERCEL_LIMIT
 from core.errors import ConfigError
 
 WORK_POOL = "pombolt"
@@ -20,10 +21,10 @@ WORK_POOL = "pombolt"
 #: name -> (slots, slot decay per second). Decay makes a limit usable with ``rate_limit``:
 #: github-api at 80 writes a minute is 80 slots refilled at 80/60 per second.
 LIMITS: dict[str, tuple[int, float]] = {
-    "github-api": (80, 80 / 60),
-    "netlify-api": (3, 3 / 60),
-    "cloudflare-api": (60, 1.0),
-    "vercel-api": (20, 20 / 60),
+    GITHUB_LIMIT: (80, 80 / 60),
+    NETLIFY_LIMIT: (3, 3 / 60),
+    CLOUDFLARE_LIMIT: (60, 1.0),
+    VERCEL_LIMIT: (20, 20 / 60),
     "llm-api": (8, 0.0),
 }
 

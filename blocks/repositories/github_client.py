@@ -8,10 +8,10 @@ hide the request/write counts the run records. Our factory already honours ``Ret
 requests, so this module only names the endpoints (users, repositories, refs, blobs, trees, commits,
 contents) and returns their JSON. It is not a wrapper of the whole API.
 
-Content-creating calls first pass :func:`acquire_write_slot`: inside a Prefect flow or task run it
-takes one slot of the global rate limit ``github-api`` (``strict=True``, created by ``pombolt init``:
-80 writes a minute across all workers); outside a Prefect run (library use, contract tests, benches)
-it does nothing, because there is no Prefect API to hold the limit.
+Content-creating calls first pass :func:`blocks.provider_limits.provider_slot`: inside a Prefect flow or
+task run it takes one slot of the global rate limit ``github-api`` (``strict=True``, created by
+``pombolt init``: 80 writes a minute across all workers); outside a Prefect run (library use, contract
+tests, benches) it does nothing, because there is no Prefect API to hold the limit.
 """
 
 from __future__ import annotations
@@ -23,34 +23,12 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from core.errors import ConfigError
+from blocks.provider_limits import GITHUB_LIMIT, provider_slot
 from core.http import ProviderClient, make_client
 
-__all__ = ["RATE_LIMIT_NAME", "GitHubClient", "acquire_write_slot"]
+__all__ = ["GitHubClient"]
 
-RATE_LIMIT_NAME = "github-api"
 _ACCEPT = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-
-
-def acquire_write_slot() -> None:
-    """Take one slot of the Prefect global rate limit ``github-api`` when inside a Prefect run.
-
-    Raises:
-        ConfigError: Inside a run, when the limit does not exist (run ``pombolt init``).
-    """
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    if FlowRunContext.get() is None and TaskRunContext.get() is None:
-        return
-    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
-    from prefect.concurrency.sync import rate_limit
-
-    try:
-        rate_limit(RATE_LIMIT_NAME, occupy=1, strict=True)
-    except ConcurrencySlotAcquisitionError as exc:
-        raise ConfigError(
-            f"the Prefect global concurrency limit '{RATE_LIMIT_NAME}' is missing; run 'pombolt init' to create it"
-        ) from exc
 
 
 def _path(value: str) -> str:
@@ -126,7 +104,7 @@ class GitHubClient:
 
     # --- writes (each passes the github-api rate limit) ---------------------------------------------
     def _write(self, method: str, path: str, body: Any, expected: Iterable[int] = ()) -> httpx.Response:
-        acquire_write_slot()
+        provider_slot(GITHUB_LIMIT)
         return self.http.request(method, path, json=body, expected=expected)
 
     def create_repo(self, org: str | None, body: dict[str, Any]) -> httpx.Response:

@@ -19,7 +19,7 @@ A deploy:
 5. creates the deployment with its manifest (multipart, API token) and polls it until its ``deploy``
    stage succeeds; a failed stage raises :class:`~core.errors.DeployFailed`.
 
-Every API call first takes a slot of the global limit ``cloudflare-api`` (see ``blocks/targets/_limits.py``);
+Every API call first takes a slot of the global limit ``cloudflare-api`` (see ``blocks/provider_limits.py``);
 429 and ``Retry-After`` are honoured by the HTTP factory.
 """
 
@@ -35,9 +35,9 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, SecretStr
 
+from blocks.provider_limits import CLOUDFLARE_LIMIT, provider_slot
 from blocks.targets._common import SNAPSHOT_KEY, content_type, deleted_since, poll_until
 from blocks.targets._hashing import cloudflare_asset_key
-from blocks.targets._limits import CLOUDFLARE_LIMIT, provider_slot
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import AuthFailed, ConfigError, DeployFailed, ProviderError
 from core.files import GeneratedFile

@@ -32,10 +32,11 @@ import tenacity
 from prefect_github import GitHubCredentials
 from pydantic import Field, SecretStr, field_validator
 
+from blocks.provider_limits import GITHUB_LIMIT, provider_slot
 from blocks.repositories.base import PublishRequest, RepositoryState
 from blocks.repositories.git_tree import TreeEntry, blob_id, tree_id
 from blocks.repositories.github import GitHubRepositoryTarget
-from blocks.repositories.github_client import GitHubClient, acquire_write_slot
+from blocks.repositories.github_client import GitHubClient
 from blocks.repositories.local_git import repository_name
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import ConfigError, Conflict, DeployFailed, ProviderRejected
@@ -69,7 +70,7 @@ class _PagesClient(GitHubClient):
 
     def create_pages(self, full_name: str, branch: str) -> httpx.Response:
         """``POST /repos/{o}/{r}/pages`` (409 already enabled, 422 refused: returned)."""
-        acquire_write_slot()
+        provider_slot(GITHUB_LIMIT)
         body = {"source": {"branch": branch, "path": "/"}}
         return self.http.post(f"/repos/{full_name}/pages", json=body, expected=(409, 422))
 

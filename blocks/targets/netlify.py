@@ -26,28 +26,17 @@ from urllib.parse import quote
 import tenacity
 from pydantic import BaseModel, Field, SecretStr
 
+from blocks.provider_limits import NETLIFY_LIMIT, provider_slot
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from blocks.targets.local_static import site_name
 from core.errors import BlobMissing, DeployFailed, PomBoltError, ProviderError, SnapshotCorrupt
 from core.http import ProviderClient, make_client
 from core.snapshots import Manifest, SnapshotStore
 
-__all__ = ["NetlifySite", "netlify_rate_limit"]
+__all__ = ["NetlifySite"]
 
 _PROVIDER = "netlify"
-_LIMIT = "netlify-api"
 _DONE = frozenset({"ready", "error", "rejected"})
-
-
-def netlify_rate_limit() -> None:
-    """Take one slot of the global ``netlify-api`` limit when running inside a Prefect run; else nothing."""
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    if FlowRunContext.get() is None and TaskRunContext.get() is None:
-        return
-    from prefect.concurrency.sync import rate_limit
-
-    rate_limit(_LIMIT, strict=True)
 
 
 _INTENT = "netlify-site-create"
@@ -112,7 +101,7 @@ class NetlifySite(DeploymentTarget):
         digests = {e.path: _sha1(snapshots.read_blob(e.sha256, path=e.path)) for e in manifest.files}
         with self._client() as client:
             site, created = self._site(client, snapshots, request, state)
-            netlify_rate_limit()
+            provider_slot(NETLIFY_LIMIT)
             files = {f"/{path}": digest for path, digest in digests.items()}
             deploy = client.json("POST", f"/sites/{quote(site['id'], safe='')}/deploys", json={"files": files})
             deploy_id = str(deploy["id"])

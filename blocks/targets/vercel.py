@@ -15,7 +15,7 @@ A deploy, the way Vercel's own client saves uploads:
 4. polls the deployment until ``READY``; ``ERROR``/``CANCELED`` raise :class:`~core.errors.DeployFailed`
    with Vercel's message.
 
-Every API call first takes a slot of the global limit ``vercel-api`` (``blocks/targets/_limits.py``);
+Every API call first takes a slot of the global limit ``vercel-api`` (``blocks/provider_limits.py``);
 429 and ``Retry-After`` are honoured by the HTTP factory.
 """
 
@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 
+from blocks.provider_limits import VERCEL_LIMIT, provider_slot
 from blocks.targets._common import SNAPSHOT_KEY, deleted_since, poll_until
 from blocks.targets._hashing import sha1_hex
-from blocks.targets._limits import VERCEL_LIMIT, provider_slot
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import ConfigError, DeployFailed, ProviderError, ProviderRejected
 from core.files import GeneratedFile

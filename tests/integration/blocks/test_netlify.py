@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from blocks.provider_limits import NETLIFY_LIMIT, provider_slot
 from blocks.targets.base import DeploymentTarget, SiteState
-from blocks.targets.netlify import NetlifySite, netlify_rate_limit
+from blocks.targets.netlify import NetlifySite
 from core.errors import AuthFailed, DeployFailed
 from core.files import GeneratedFile
 from core.snapshots import SnapshotStore
@@ -221,4 +222,4 @@ def test_remove_deletes_the_site(stack: Stack, deployer: Deployer) -> None:
 
 def test_rate_limit_helper_is_a_no_op_outside_a_prefect_run() -> None:
     # Outside a flow or task run there is no server holding 'netlify-api'; a strict limit would fail here.
-    netlify_rate_limit()
+    provider_slot(NETLIFY_LIMIT)

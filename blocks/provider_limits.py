@@ -1,10 +1,11 @@
 """Provider-wide rate limits as Prefect global concurrency limits (DESIGN §5).
 
-``provider_slot(name)`` takes one slot of the global limit ``name`` (``cloudflare-api``, ``vercel-api``)
-with ``strict=True`` — a limit that does not exist is an error, not silently unlimited — but only inside a
-Prefect flow or task run. Outside a run context (unit tests, benches, a Block used from a script) there is
-no Prefect server to ask, so it does nothing. ``pombolt init`` creates the limits (with slot decay, which
-``rate_limit`` requires).
+``provider_slot(name)`` takes one slot of the global limit ``name`` (``github-api``, ``netlify-api``,
+``cloudflare-api``, ``vercel-api``) with ``strict=True`` — a limit that does not exist is an error, not
+silently unlimited — but only inside a Prefect flow or task run. Outside a run context (unit tests,
+benches, a Block used from a script) there is no Prefect server to ask, so it does nothing.
+``pombolt init`` creates the limits (with slot decay, which ``rate_limit`` requires). Every provider
+module takes its slots here, so the rule and its error message exist once.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from core.errors import ConfigError
 
-__all__ = ["CLOUDFLARE_LIMIT", "VERCEL_LIMIT", "in_prefect_run", "provider_slot"]
+__all__ = ["CLOUDFLARE_LIMIT", "GITHUB_LIMIT", "NETLIFY_LIMIT", "VERCEL_LIMIT", "in_prefect_run", "provider_slot"]
 
+GITHUB_LIMIT = "github-api"  # content-creating GitHub calls (GitHub's secondary limit: ~80 a minute)
+NETLIFY_LIMIT = "netlify-api"
 CLOUDFLARE_LIMIT = "cloudflare-api"
 VERCEL_LIMIT = "vercel-api"
 
