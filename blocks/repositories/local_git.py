@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import unicodedata
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,10 +29,11 @@ from pydantic import Field, field_validator
 
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
 from core.errors import ConcurrentUpdate, ConfigError, Conflict, ProviderError, ProviderUnavailable
+from core.naming import repository_name
 from core.settings import get_settings
 from core.snapshots import Manifest, SnapshotStore
 
-__all__ = ["LocalGitRepository", "repository_name"]
+__all__ = ["LocalGitRepository"]
 
 _PROVIDER = "local-git"
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -41,18 +41,6 @@ _REPO_ID = re.compile(r"^(?P<tenant>[A-Za-z0-9_-]{1,64})/(?P<name>[a-z0-9][a-z0-
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,100}(?<![./])$")
 _GIT_TIMEOUT = 120.0
 _NO_GIT = "git is not installed or not on PATH; install git to use local repositories"
-
-
-def repository_name(project_name: str, project_id: str) -> str:
-    """The repository name of a project: a slug of its name plus a short id suffix.
-
-    Example:
-        ``repository_name("My Todo App!", "3f2a9c...")`` → ``"my-todo-app-3f2a9c01"``.
-    """
-    ascii_name = unicodedata.normalize("NFKD", project_name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-") or "app"
-    short = re.sub(r"[^a-z0-9]", "", project_id.lower())[:8] or "0"
-    return f"{slug}-{short}"
 
 
 class _Git:

@@ -37,10 +37,10 @@ from blocks.repositories.base import PublishRequest, RepositoryState
 from blocks.repositories.git_tree import TreeEntry, blob_id, tree_id
 from blocks.repositories.github import GitHubRepositoryTarget
 from blocks.repositories.github_client import GitHubClient
-from blocks.repositories.local_git import repository_name
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import ConfigError, Conflict, DeployFailed, ProviderRejected
 from core.http import redact
+from core.naming import repository_name
 from core.snapshots import SnapshotStore
 
 __all__ = ["GitHubPagesSite"]

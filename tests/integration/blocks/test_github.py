@@ -16,8 +16,8 @@ from pydantic import SecretStr
 
 from blocks.repositories.base import PublishResult, RepositoryState, RepositoryTarget
 from blocks.repositories.github import GitHubRepositoryTarget
-from blocks.repositories.local_git import repository_name
 from core.errors import AuthFailed, Conflict, PomBoltError, ProviderUnavailable
+from core.naming import repository_name
 from core.snapshots import SnapshotStore
 from tests.contracts import samples
 from tests.contracts.repository_suite import Publisher, RepositoryTargetContract, clone_repository

@@ -21,10 +21,10 @@ from pydantic import SecretStr
 
 from blocks.repositories.base import PublishRequest, RepositoryState
 from blocks.repositories.github import GitHubRepositoryTarget
-from blocks.repositories.local_git import repository_name
 from blocks.targets.base import DeploymentTarget, SiteState
 from blocks.targets.github_pages import GitHubPagesSite
 from core.errors import AuthFailed, Conflict, DeployFailed, PomBoltError, ProviderRejected
+from core.naming import repository_name
 from core.snapshots import SnapshotStore
 from tests.contracts import samples
 from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract

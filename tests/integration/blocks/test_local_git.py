@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from blocks.repositories.base import PublishRequest, RepositoryState, RepositoryTarget
-from blocks.repositories.local_git import LocalGitRepository, repository_name
+from blocks.repositories.local_git import LocalGitRepository
 from core.errors import ConfigError, Conflict, ProviderError
+from core.naming import repository_name
 from core.settings import get_settings
 from core.snapshots import SnapshotStore
 from tests.contracts import samples
@@ -46,12 +47,6 @@ def snapshots(tmp_path: Path) -> SnapshotStore:
 def test_block_identity() -> None:
     assert LocalGitRepository.get_block_type_slug() == "pombolt-local-git"
     assert LocalGitRepository.get_block_type_name() == "Pom-Bolt Local Git Repository"
-
-
-def test_repository_name_is_a_slug_plus_short_id() -> None:
-    assert repository_name("My Todo App!", "3F2A9C01DEADBEEF") == "my-todo-app-3f2a9c01"
-    assert repository_name("Überwachung — Café", "ab-12") == "uberwachung-cafe-ab12"
-    assert repository_name("!!!", "x") == "app-x"
 
 
 def test_bare_repository_layout_head_and_url(
