@@ -1,4 +1,5 @@
-"""Small helpers the hosted deployment targets share: polling a deploy, counting deleted files."""
+"""Small helpers the hosted deployment targets share: polling a deploy, counting deleted files, the result of a
+deploy to a named project."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import TypeVar
 
 import tenacity
 
-from blocks.targets.base import SiteState
+from blocks.targets.base import DeployRequest, DeployResult, SiteState
 from core.errors import DeployFailed, PomBoltError
 from core.settings import get_settings
 from core.snapshots import Manifest, SnapshotStore
 
-__all__ = ["SNAPSHOT_KEY", "content_type", "deleted_since", "poll_until"]
+__all__ = ["SNAPSHOT_KEY", "content_type", "deleted_since", "poll_until", "project_deploy_result"]
 
 T = TypeVar("T")
 
@@ -71,3 +72,47 @@ def deleted_since(snapshots: SnapshotStore, state: SiteState, manifest: Manifest
 def content_type(path: str) -> str:
     """Guess a file's content type from its extension (``application/octet-stream`` when unknown)."""
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def project_deploy_result(
+    request: DeployRequest,
+    state: SiteState,
+    *,
+    project_name: str,
+    live_url: str,
+    deploy_id: str,
+    created: bool,
+    uploaded: tuple[int, int],
+    files_deleted: int,
+    requests: int,
+) -> DeployResult:
+    """The result of a deploy to a hosted project that keeps its name from deploy to deploy (Cloudflare
+    Pages, Vercel): the project is the site; the run that created it, if any, is remembered for clean-up;
+    the snapshot and deployment just made are recorded for the next deploy.
+
+    Args:
+        request: The deploy request.
+        state: The site state before this deploy.
+        project_name: The provider's project name (the site id).
+        live_url: The production URL.
+        deploy_id: The provider's id of the deployment just made.
+        created: Whether this deploy created the project.
+        uploaded: Files and bytes uploaded.
+        files_deleted: Files of the previous deploy that are gone now.
+        requests: API requests made.
+    """
+    return DeployResult(
+        live_url=live_url,
+        deploy_id=deploy_id,
+        state=SiteState(
+            site_id=project_name,
+            url=live_url,
+            created_by_run=request.run_id if created else state.created_by_run,
+            extra={SNAPSHOT_KEY: request.site_snapshot_id, "deployment_id": deploy_id},
+        ),
+        created=created,
+        files_uploaded=uploaded[0],
+        bytes_uploaded=uploaded[1],
+        files_deleted=files_deleted,
+        requests=requests,
+    )

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr
 
 from blocks.provider_limits import VERCEL_LIMIT, provider_slot
-from blocks.targets._common import SNAPSHOT_KEY, deleted_since, poll_until
+from blocks.targets._common import deleted_since, poll_until, project_deploy_result
 from blocks.targets._hashing import sha1_hex
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import ConfigError, DeployFailed, ProviderError, ProviderRejected
@@ -111,20 +111,14 @@ class VercelProject(DeploymentTarget):
             assert deployment is not None
             deployment = self._wait(client, str(deployment["id"]))
             requests = client.stats.requests
-        live_url = self.site_url or _production_url(deployment)
-        new_state = SiteState(
-            site_id=self.project_name,
-            url=live_url,
-            created_by_run=request.run_id if created else state.created_by_run,
-            extra={SNAPSHOT_KEY: request.site_snapshot_id, "deployment_id": deployment["id"]},
-        )
-        return DeployResult(
-            live_url=live_url,
+        return project_deploy_result(
+            request,
+            state,
+            project_name=self.project_name,
+            live_url=self.site_url or _production_url(deployment),
             deploy_id=str(deployment["id"]),
-            state=new_state,
             created=created,
-            files_uploaded=uploaded,
-            bytes_uploaded=uploaded_bytes,
+            uploaded=(uploaded, uploaded_bytes),
             files_deleted=deleted_since(snapshots, state, manifest),
             requests=requests,
         )
