@@ -46,6 +46,21 @@ def require_tool(name: str, why: str) -> str:
     pytest.skip(message)
 
 
+def require_prism() -> str:
+    """Return the Prism binary (npm-installed into ``.cache/`` on first use); skip loudly without it — or fail
+    under CI=true."""
+    require_tool("node", "Prism (the contract proxy) runs on Node.js")
+    from tests.fakes.prism import ensure_prism
+
+    prism_bin = ensure_prism()
+    if prism_bin is None:
+        message = "TOOL NOT AVAILABLE: prism could not be installed with npm (see scripts/provision.sh)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return prism_bin
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh POMBOLT_DATA_DIR for one test (settings and store caches reset around it)."""

@@ -29,6 +29,7 @@ from typing import IO, Self
 
 __all__ = [
     "PRISM_VERSION",
+    "PrismLog",
     "PrismProxy",
     "assert_no_violations",
     "contracts_dir",
@@ -259,3 +260,20 @@ class PrismProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class PrismLog:
+    """Reads a :class:`PrismProxy`'s log a piece at a time: the problem lines (contract errors, warnings,
+    violations) written since the previous read."""
+
+    MARKS = ("✖", "⚠", "violation")
+
+    def __init__(self, prism: PrismProxy) -> None:
+        self.prism = prism
+        self.checked = 0
+
+    def new_problems(self) -> list[str]:
+        """Problem lines logged since the last call (the first call reads from the start)."""
+        text = self.prism.log_text()
+        new, self.checked = text[self.checked :], len(text)
+        return [line for line in new.splitlines() if any(mark in line.lower() for mark in self.MARKS)]

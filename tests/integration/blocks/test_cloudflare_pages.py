@@ -26,18 +26,17 @@ from blocks.targets.cloudflare_pages import CloudflarePagesSite
 from core.errors import AuthFailed, ConfigError, DeployFailed
 from core.files import GeneratedFile
 from core.snapshots import SnapshotStore
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_prism
 from tests.contracts import samples
 from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract
 from tests.fakes.base import Response
 from tests.fakes.cloudflare import FakeCloudflare
-from tests.fakes.prism import PrismProxy, contracts_dir, ensure_prism
+from tests.fakes.prism import PrismLog, PrismProxy, contracts_dir
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "cf_api_token_fake_0123456789abcdefXYZ"
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
-PRISM_PROBLEMS = ("✖", "⚠", "violation")
 
 
 def merged_contract(dest: Path) -> Path:
@@ -61,21 +60,15 @@ class Stack:
 
     def __init__(self, fake: FakeCloudflare, prism: PrismProxy) -> None:
         self.fake, self.prism = fake, prism
-        self.checked = 0
+        self.log = PrismLog(prism)
 
     def problems(self) -> list[str]:
-        text = self.prism.log_text()
-        new, self.checked = text[self.checked :], len(text)
-        return [line for line in new.splitlines() if any(p in line.lower() for p in PRISM_PROBLEMS)]
+        return self.log.new_problems()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_tool("node", "Prism (the contract proxy) runs on Node.js")
-    prism_bin = ensure_prism()
-    if prism_bin is None:
-        message = "TOOL NOT AVAILABLE: prism could not be installed with npm"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
+    prism_bin = require_prism()
     folder = tmp_path_factory.mktemp("prism")
     contract = merged_contract(folder / "cloudflare-with-direct-upload.openapi.json")
     with FakeCloudflare(tokens={TOKEN}) as fake, PrismProxy(contract, fake.api_url, prism_bin, log_dir=folder) as proxy:

@@ -19,11 +19,12 @@ from blocks.repositories.github import GitHubRepositoryTarget
 from core.errors import AuthFailed, Conflict, PomBoltError, ProviderUnavailable
 from core.naming import repository_name
 from core.snapshots import SnapshotStore
+from tests.conftest import require_prism
 from tests.contracts import samples
 from tests.contracts.repository_suite import Publisher, RepositoryTargetContract, clone_repository
 from tests.fakes.base import FaultPlan, Response
 from tests.fakes.github import FakeGitHub, name_of
-from tests.fakes.prism import PrismProxy, assert_no_violations, contracts_dir, ensure_prism
+from tests.fakes.prism import PrismProxy, assert_no_violations, contracts_dir
 
 pytestmark = pytest.mark.integration
 
@@ -76,8 +77,7 @@ def assert_clean_prism_log(text: str) -> None:
 # --- the contract, with Prism checking every exchange ------------------------------------------------
 @pytest.fixture(scope="module")
 def prism(fake: FakeGitHub) -> Iterator[PrismProxy]:
-    if ensure_prism() is None:
-        pytest.skip("TOOL NOT AVAILABLE: prism (npm install failed or no npm)")
+    require_prism()  # a skip without it; a failure under CI=true
     with PrismProxy(contracts_dir() / "github.prism.openapi.json", fake.url) as proxy:
         yield proxy
 

@@ -26,11 +26,12 @@ from blocks.targets.github_pages import GitHubPagesSite
 from core.errors import AuthFailed, Conflict, DeployFailed, PomBoltError, ProviderRejected
 from core.naming import repository_name
 from core.snapshots import SnapshotStore
+from tests.conftest import require_prism
 from tests.contracts import samples
 from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract
 from tests.fakes.base import Response
 from tests.fakes.github import FakeGitHub
-from tests.fakes.prism import PrismProxy, contracts_dir, ensure_prism
+from tests.fakes.prism import PrismProxy, contracts_dir
 from tests.integration.blocks.test_github import assert_clean_prism_log, settled_log
 
 pytestmark = pytest.mark.integration
@@ -71,8 +72,7 @@ def snapshots(tmp_path: Path) -> SnapshotStore:
 # --- the contract, with Prism checking every exchange ------------------------------------------------
 @pytest.fixture(scope="module")
 def prism(fake: FakeGitHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismProxy]:
-    if ensure_prism() is None:
-        pytest.skip("TOOL NOT AVAILABLE: prism (npm install failed or no npm)")
+    require_prism()  # a skip without it; a failure under CI=true
     proxy = PrismProxy(contracts_dir() / "github.prism.openapi.json", fake.url, log_dir=tmp_path_factory.mktemp("p"))
     with proxy:
         yield proxy

@@ -24,17 +24,16 @@ from blocks.targets.netlify import NetlifySite
 from core.errors import AuthFailed, DeployFailed
 from core.files import GeneratedFile
 from core.snapshots import SnapshotStore
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_prism
 from tests.contracts import samples
 from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract
 from tests.fakes.base import Response
 from tests.fakes.netlify import FakeNetlify, PrismBinaryBypass
-from tests.fakes.prism import PrismProxy, contracts_dir, ensure_prism
+from tests.fakes.prism import PrismLog, PrismProxy, contracts_dir
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "nfp_fake_netlify_token_0123456789abcdef"
-PRISM_PROBLEMS = ("✖", "⚠", "violation")
 
 
 class Stack:
@@ -42,7 +41,7 @@ class Stack:
 
     def __init__(self, fake: FakeNetlify, prism: PrismProxy, front: PrismBinaryBypass) -> None:
         self.fake, self.prism, self.front = fake, prism, front
-        self.checked = 0
+        self.log = PrismLog(prism)
 
     @property
     def api_url(self) -> str:
@@ -50,21 +49,14 @@ class Stack:
         return self.front.url
 
     def problems(self) -> list[str]:
-        text = self.prism.log_text()
-        new, self.checked = text[self.checked :], len(text)
-        found = [line for line in new.splitlines() if any(p in line.lower() for p in PRISM_PROBLEMS)]
-        found += self.front.violations
+        found = self.log.new_problems() + self.front.violations
         self.front.violations.clear()
         return found
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_tool("node", "Prism (the contract proxy) runs on Node.js")
-    prism_bin = ensure_prism()
-    if prism_bin is None:
-        message = "TOOL NOT AVAILABLE: prism could not be installed with npm"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
+    prism_bin = require_prism()
     with FakeNetlify(tokens={TOKEN}) as fake:
         proxy = PrismProxy(
             contracts_dir() / "netlify.prism.openapi.json",

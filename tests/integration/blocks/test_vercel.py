@@ -24,18 +24,17 @@ from blocks.targets.vercel import VercelProject
 from core.errors import AuthFailed, ConfigError, DeployFailed
 from core.files import GeneratedFile
 from core.snapshots import SnapshotStore
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_prism
 from tests.contracts import samples
 from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract
 from tests.fakes.base import Response
 from tests.fakes.netlify import PrismBinaryBypass
-from tests.fakes.prism import PrismProxy, contracts_dir, ensure_prism
+from tests.fakes.prism import PrismLog, PrismProxy, contracts_dir
 from tests.fakes.vercel import FakeVercel
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "vercel_fake_token_0123456789abcdefXYZ"
-PRISM_PROBLEMS = ("✖", "⚠", "violation")
 
 
 class Stack:
@@ -43,7 +42,7 @@ class Stack:
 
     def __init__(self, fake: FakeVercel, prism: PrismProxy, front: PrismBinaryBypass) -> None:
         self.fake, self.prism, self.front = fake, prism, front
-        self.checked = 0
+        self.log = PrismLog(prism)
 
     @property
     def api_url(self) -> str:
@@ -51,21 +50,14 @@ class Stack:
         return self.front.url
 
     def problems(self) -> list[str]:
-        text = self.prism.log_text()
-        new, self.checked = text[self.checked :], len(text)
-        found = [line for line in new.splitlines() if any(p in line.lower() for p in PRISM_PROBLEMS)]
-        found += self.front.violations
+        found = self.log.new_problems() + self.front.violations
         self.front.violations.clear()
         return found
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_tool("node", "Prism (the contract proxy) runs on Node.js")
-    prism_bin = ensure_prism()
-    if prism_bin is None:
-        message = "TOOL NOT AVAILABLE: prism could not be installed with npm"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
+    prism_bin = require_prism()
     folder = tmp_path_factory.mktemp("prism")
     contract = contracts_dir() / "vercel.openapi.json"
     with FakeVercel(tokens={TOKEN}) as fake, PrismProxy(contract, fake.url, prism_bin, log_dir=folder) as proxy:

@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from tests.conftest import require_prism
 from tests.fakes.base import FakeService, FaultPlan, Request, Response, route
-from tests.fakes.prism import PrismProxy, assert_no_violations, contracts_dir, ensure_prism
+from tests.fakes.prism import PrismProxy, assert_no_violations, contracts_dir
 
 
 class EchoService(FakeService):
@@ -260,13 +261,7 @@ def valid_github_user() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def prism_bin() -> str:
-    found = ensure_prism()
-    if found is None:
-        reason = "PRISM NOT AVAILABLE: contract checks did NOT run (no npm, or the install failed)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return require_prism()
 
 
 def test_prism_proxy_flags_contract_violations(prism_bin: str, tmp_path: os.PathLike[str]) -> None:
