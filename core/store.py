@@ -163,6 +163,7 @@ class Store:
         # constraint violations therefore arrive as the driver's own IntegrityError
         self._hot = PreparedSet(self.engine.dialect)
         self._integrity_errors: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
+        self._late_checkpoints = False  # see checkpoint_in_background
 
     # --- SQLite checkpoints ------------------------------------------------------------------------
     def checkpoint_in_background(self, interval: float = 1.0) -> Callable[[], None]:
@@ -181,11 +182,14 @@ class Store:
         if self.engine.dialect.name != "sqlite":
             return lambda: None
 
-        @event.listens_for(self.engine, "connect")
-        def _late_checkpoints(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+        if not self._late_checkpoints:  # once per engine, however many apps start and stop on this store
+            self._late_checkpoints = True
 
-        self.engine.dispose()  # pooled connections reconnect with the setting
+            @event.listens_for(self.engine, "connect")
+            def _late_checkpoints(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+
+            self.engine.dispose()  # pooled connections reconnect with the setting
         stop = threading.Event()
 
         def checkpoint() -> None:

@@ -482,3 +482,12 @@ def test_background_checkpoints_take_the_wal_off_the_request_path(store: Store, 
 def test_background_checkpoints_are_a_no_op_off_sqlite() -> None:
     pg = Store("postgresql+psycopg://u:p@127.0.0.1:1/x")  # never connects
     pg.checkpoint_in_background()()
+
+
+def test_background_checkpoints_can_start_and_stop_again(store: Store) -> None:
+    """Each API lifespan starts and stops its own thread; the connection setting is registered once."""
+    for _ in range(3):
+        store.checkpoint_in_background(interval=0.05)()
+    listeners = [fn for fn in store.engine.pool.dispatch.connect if fn.__name__ == "_late_checkpoints"]
+    assert len(listeners) == 1
+    assert not [t for t in threading.enumerate() if t.name == "pombolt-wal-checkpoint"]
