@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, event, func, insert, inspect, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -556,6 +556,20 @@ class Store:
                 select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
             ).first()
 
+    def check_key_live(self, tenant_id: str, api_key_hash: str) -> None:
+        """Check that an API key (by hash) is live and ``tenant_id``'s, reading the database.
+
+        Raises:
+            KeyNotLive: The key is unknown, revoked, or another tenant's.
+        """
+        with self.engine.connect() as conn:
+            self._check_key(conn, tenant_id, api_key_hash)
+
+    def _check_key(self, conn: Connection, tenant_id: str, api_key_hash: str) -> None:
+        owner = self._hot.get("key_owner", lambda: _KEY_OWNER).first(conn, {"key_hash": api_key_hash})
+        if owner is None or owner["tenant_id"] != tenant_id:
+            raise KeyNotLive("API key is unknown or revoked; create a new one with 'pombolt keys create'")
+
     def submission_lookup(
         self, tenant_id: str, key: str | None, name: str | None, *, api_key_hash: str | None = None
     ) -> tuple[IdempotencyRecord | None, Project | None]:
@@ -578,9 +592,7 @@ class Store:
         hot = self._hot
         with self.engine.connect() as conn:
             if api_key_hash is not None:
-                owner = hot.get("key_owner", lambda: _KEY_OWNER).first(conn, {"key_hash": api_key_hash})
-                if owner is None or owner["tenant_id"] != tenant_id:
-                    raise KeyNotLive("API key is unknown or revoked; create a new one with 'pombolt keys create'")
+                self._check_key(conn, tenant_id, api_key_hash)
             if key is not None:
                 row = hot.get("record_by_key", lambda: _RECORD_BY_KEY).first(conn, {"tenant_id": tenant_id, "key": key})
                 record = None if row is None else build_row(IdempotencyRecord, **row)

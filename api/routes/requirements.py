@@ -30,12 +30,17 @@ def _field_error(field: str, message: str) -> HTTPException:
     )
 
 
-def _check_refs(state: AppState, tenant_id: str, body: RequirementsIn) -> None:
-    """A run may reference only built-ins and Blocks its own tenant saved."""
+def _check_refs(state: AppState, tenant_id: str, api_key_hash: str, body: RequirementsIn) -> None:
+    """A run may reference only built-ins and Blocks its own tenant saved.
+
+    Raises:
+        KeyNotLive: Before any Block of the tenant is looked up, when the key is no longer live.
+    """
     kinds: dict[Kind, str | None] = {"generator": body.generator, "repository": body.repository, "target": body.target}
-    for kind, ref in kinds.items():
-        if ref is None or ref in shorthand_names(kind):
-            continue
+    custom = {kind: ref for kind, ref in kinds.items() if ref is not None and ref not in shorthand_names(kind)}
+    if custom:  # a revoked key learns nothing of the tenant's Blocks (the submission's own read checks it too)
+        state.store.check_key_live(tenant_id, api_key_hash)
+    for kind, ref in custom.items():
         if state.store.find_block(tenant_id, ref) is None:
             raise _field_error(
                 kind,
@@ -112,7 +117,7 @@ def _accept(
         HTTPException: 422 for a bad field or unknown Block, 409 for a reused key or a lost race.
         KeyNotLive: The API key was revoked since it was cached (nothing is written).
     """
-    _check_refs(state, tenant_id, body)
+    _check_refs(state, tenant_id, api_key_hash, body)
     sub = Submission(**body.model_dump())
     try:
         # the tenant row exists: the request's key belongs to it (checked live in the submission's read)

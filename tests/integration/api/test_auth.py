@@ -93,3 +93,17 @@ def test_a_key_of_another_tenant_never_writes_under_this_one(client: TestClient,
     g = client.post("/api/requirements", json={"requirements": "a timer"}, headers=globex.headers).json()
     assert a["project_id"] != g["project_id"]
     assert client.get(f"/api/projects/{a['project_id']}", headers=globex.headers).status_code == 404
+
+
+def test_a_revoked_key_learns_nothing_of_the_tenants_blocks(
+    make_client: Callable[..., TestClient], store: Store, make_tenant: Callable[[str], Tenant]
+) -> None:
+    """Unknown Block names are a 422 to a live key; to a revoked one, whose tenant is cached, a 401 first."""
+    client = make_client(rate_limit="3/minute")
+    old, new = make_tenant("acme"), make_tenant("acme")
+    assert client.post("/api/requirements", json={"requirements": "a timer"}, headers=old.headers).status_code == 202
+    store.revoke_api_key(old.key[:10])
+    probe = {"requirements": "a timer", "target": "no-such-site"}
+    codes = [client.post("/api/requirements", json=probe, headers=old.headers).status_code for _ in range(4)]
+    assert codes == [401] * 4
+    assert client.post("/api/requirements", json=probe, headers=new.headers).status_code == 422
