@@ -101,10 +101,10 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Generate, commit, build, deploy and verify an app, in this process."""
+    store = _boot()  # first: the Blocks below import Prefect, which reads its settings (home, results) at import
     from blocks.registry import Kind, resolve
     from core.service import Submission, clean_requirements, refs_for
 
-    store = _boot()
     settings = get_settings()
     sub = Submission(requirements=requirements, name=name, generator=generator, repository=repository, target=target)
     try:
