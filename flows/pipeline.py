@@ -30,6 +30,7 @@ from tasks.build import build
 from tasks.check import check
 from tasks.deploy import deploy
 from tasks.generate import generate
+from tasks.models import GenerationRef
 from tasks.preflight import preflight
 from tasks.publish import publish
 from tasks.snapshot import store_snapshot
@@ -71,6 +72,25 @@ def _missing(tenant_id: str, snapshot_id: str) -> bool:
         return not get_snapshots(tenant_id).exists(snapshot_id)
     except BlobMissing:
         return True
+
+
+def _generation_missing(tenant_id: str, generation_id: str) -> bool:
+    """Whether a generation record a cached generate/check result points to is gone from storage."""
+    snapshots = get_snapshots(tenant_id)
+    return not snapshots.exists_key(snapshots.record_key("generations", generation_id))
+
+
+def _fresh_if_lost(
+    tracker: RunTracker, phase: Phase, task: Any, detail: Any, ref: GenerationRef, kwargs: dict[str, Any]
+) -> GenerationRef:
+    """Call a generate/check phase again, past its cache, when its cached result points to a record that is
+    gone (storage partly deleted while the task results survived); re-running the pipeline could not heal it."""
+    if tracker.timings[phase.value]["cached"] and _generation_missing(tracker.run.tenant_id, ref.generation_id):
+        tracker.logger().warning("phase %s: cached generation %s is gone from storage; running it again",
+                                 phase.value, ref.generation_id[:12])  # fmt: skip
+        fresh: GenerationRef = tracker.call(phase, task.with_options(refresh_cache=True), detail=detail, **kwargs)
+        return fresh
+    return ref
 
 
 def _base_snapshot(tracker: RunTracker) -> str | None:
@@ -186,29 +206,29 @@ def _generate_and_store(tracker: RunTracker, refs: dict[str, str], prints: dict[
     tenant = run.tenant_id
     base = _base_snapshot(tracker)
     text = run.details.get("combined_requirements", run.requirements) + ("\x00" + run.requirements if base else "")
-    gen = tracker.call(
-        Phase.generate,
-        generate,
-        detail=lambda g: {"files": g.file_count, "label": g.label, **g.usage.model_dump()},
-        run_id=run.id,
-        tenant_id=tenant,
-        input_sha256=hashlib.sha256(text.encode()).hexdigest(),
-        generator_ref=refs["generator"],
-        generator_fingerprint=prints["generator"],
-        base_snapshot_id=base,
-    )
+    gen_detail = lambda g: {"files": g.file_count, "label": g.label, **g.usage.model_dump()}  # noqa: E731
+    gen_args: dict[str, Any] = {
+        "run_id": run.id,
+        "tenant_id": tenant,
+        "input_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "generator_ref": refs["generator"],
+        "generator_fingerprint": prints["generator"],
+        "base_snapshot_id": base,
+    }
+    gen = tracker.call(Phase.generate, generate, detail=gen_detail, **gen_args)
+    gen = _fresh_if_lost(tracker, Phase.generate, generate, gen_detail, gen, gen_args)
     if tracker.timings["generate"]["cached"] is False:
         _spend(tracker, gen)
-    checked = tracker.call(
-        Phase.check,
-        check,
-        detail=lambda g: {"repair_rounds": g.repair_rounds, **g.usage.model_dump()},
-        run_id=run.id,
-        tenant_id=tenant,
-        generation_id=gen.generation_id,
-        generator_ref=refs["generator"],
-        generator_fingerprint=prints["generator"],
-    )
+    check_detail = lambda g: {"repair_rounds": g.repair_rounds, **g.usage.model_dump()}  # noqa: E731
+    check_args: dict[str, Any] = {
+        "run_id": run.id,
+        "tenant_id": tenant,
+        "generation_id": gen.generation_id,
+        "generator_ref": refs["generator"],
+        "generator_fingerprint": prints["generator"],
+    }
+    checked = tracker.call(Phase.check, check, detail=check_detail, **check_args)
+    checked = _fresh_if_lost(tracker, Phase.check, check, check_detail, checked, check_args)
     if tracker.timings["check"]["cached"] is False:
         _spend(tracker, checked)
     snap: SnapshotRef = tracker.call(

@@ -228,3 +228,21 @@ def test_static_server_port_in_use_exits_2(monkeypatch: pytest.MonkeyPatch) -> N
         code, _, err = pombolt("run", REQ, "--name", "porty")
     assert code == 2
     assert str(port) in err and "POMBOLT_STATIC_PORT" in err
+
+
+def test_a_cached_generation_whose_record_is_gone_is_generated_again(tmp_path: Path) -> None:
+    """Storage partly deleted (records and snapshots) while task results survived: the cache must not answer
+    with a generation that no longer exists, or every later run would fail at store the same way."""
+    code, _, err = pombolt("run", REQ, "--name", "lost", "--json")
+    assert code == 0, err
+    storage = Path(get_settings().storage_dir) / "tenants"
+    lost = [p for p in storage.rglob("*") if p.is_file() and ("records" in p.parts or "snapshots" in p.parts)]
+    assert any("generations" in p.parts for p in lost)
+    for path in lost:
+        path.unlink()
+
+    code, again, err = pombolt("run", REQ, "--name", "lost", "--json")
+    assert code == 0, (err, again)
+    assert again["status"] == "verified"
+    assert not phases(again)["generate"]["cached"]
+    assert not phases(again)["store"]["cached"]
