@@ -19,7 +19,7 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from api.config import ApiSettings
 from core.models import Tenant
 from core.settings import Settings
-from core.store import Store
+from core.store import KEY_NOT_LIVE, Store
 
 T = TypeVar("T")
 
@@ -33,12 +33,11 @@ class AppState:
     api: ApiSettings
     limiter: SlidingWindowCounterRateLimiter
     limit: RateLimitItem
+    db: ThreadPoolExecutor  # the thread(s) the submission path runs its state-store calls on (ApiSettings.db_threads)
     wake: list[object] = field(default_factory=list)
     # API key hash -> its tenant id. A key never changes tenant, so this is safe to keep; whether the key is
     # still live (not revoked) is NOT cached: every request checks that in the database.
     key_tenants: LRUCache[str, str] = field(default_factory=lambda: LRUCache(maxsize=10_000))
-    # the thread(s) the submission path runs its state-store calls on (see ApiSettings.db_threads)
-    db: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="pombolt-db"))
 
     async def in_db_thread(self, fn: Callable[..., T], /, *args: object) -> T:
         """Run a blocking state-store call on the API's database thread(s), in a copy of the current context
@@ -73,7 +72,6 @@ async def _store(state: StateDep) -> Store:
 
 StoreDep = Annotated[Store, Depends(_store)]
 
-KEY_NOT_LIVE = "API key is unknown or revoked; create a new one with 'pombolt keys create'"
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key from 'pombolt keys create'.")
 
 

@@ -56,6 +56,7 @@ class SchemaMismatch(StateError):
     code = "state.schema"
 
 
+KEY_NOT_LIVE = "API key is unknown or revoked; create a new one with 'pombolt keys create'"
 SAFETY_NET_PAGES = 10_000  # WAL pages after which a process that checkpoints in the background still does it inline
 log = logging.getLogger("pombolt.store")
 
@@ -568,7 +569,7 @@ class Store:
     def _check_key(self, conn: Connection, tenant_id: str, api_key_hash: str) -> None:
         owner = self._hot.get("key_owner", lambda: _KEY_OWNER).first(conn, {"key_hash": api_key_hash})
         if owner is None or owner["tenant_id"] != tenant_id:
-            raise KeyNotLive("API key is unknown or revoked; create a new one with 'pombolt keys create'")
+            raise KeyNotLive(KEY_NOT_LIVE)
 
     def submission_lookup(
         self, tenant_id: str, key: str | None, name: str | None, *, api_key_hash: str | None = None

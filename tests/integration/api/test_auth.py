@@ -68,13 +68,23 @@ def test_a_key_revoked_after_use_cannot_submit_again(client: TestClient, store: 
         assert s.exec(select(Run.requirements).where(Run.tenant_id == "acme")).all() == ["a timer"]
 
 
-def test_a_revoked_key_cannot_use_up_its_former_tenants_rate_limit(
+@pytest.fixture
+def revoked_after_use(
     make_client: Callable[..., TestClient], store: Store, make_tenant: Callable[[str], Tenant]
-) -> None:
+) -> tuple[TestClient, Tenant, Tenant]:
+    """A client limited to 3 submissions a minute; two keys of one tenant, the old one used once, then revoked
+    (so the submission path has its tenant cached)."""
     client = make_client(rate_limit="3/minute")
     old, new = make_tenant("acme"), make_tenant("acme")
     assert client.post("/api/requirements", json={"requirements": "a timer"}, headers=old.headers).status_code == 202
     store.revoke_api_key(old.key[:10])
+    return client, old, new
+
+
+def test_a_revoked_key_cannot_use_up_its_former_tenants_rate_limit(
+    revoked_after_use: tuple[TestClient, Tenant, Tenant],
+) -> None:
+    client, old, new = revoked_after_use
     refused = [
         client.post("/api/requirements", json={"requirements": f"spam {i}"}, headers=old.headers).status_code
         for i in range(5)
@@ -96,13 +106,10 @@ def test_a_key_of_another_tenant_never_writes_under_this_one(client: TestClient,
 
 
 def test_a_revoked_key_learns_nothing_of_the_tenants_blocks(
-    make_client: Callable[..., TestClient], store: Store, make_tenant: Callable[[str], Tenant]
+    revoked_after_use: tuple[TestClient, Tenant, Tenant],
 ) -> None:
     """Unknown Block names are a 422 to a live key; to a revoked one, whose tenant is cached, a 401 first."""
-    client = make_client(rate_limit="3/minute")
-    old, new = make_tenant("acme"), make_tenant("acme")
-    assert client.post("/api/requirements", json={"requirements": "a timer"}, headers=old.headers).status_code == 202
-    store.revoke_api_key(old.key[:10])
+    client, old, new = revoked_after_use
     probe = {"requirements": "a timer", "target": "no-such-site"}
     codes = [client.post("/api/requirements", json=probe, headers=old.headers).status_code for _ in range(4)]
     assert codes == [401] * 4
