@@ -22,12 +22,11 @@ from prometheus_client import Counter
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.config import ApiSettings
 from api.deps import AppState
 from api.metrics import make_registry
 from core.errors import PomBoltError
 from core.runtime import configure_prefect_env, get_store
-from core.settings import Settings, get_settings
+from core.settings import ApiSettings, Settings, get_settings
 from core.store import Store
 
 PAGE_DIR = Path(__file__).parent / "page"
@@ -145,7 +144,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         gc.freeze()
         dispatcher = None
         if api.dispatcher:
-            from api.dispatcher import Dispatcher
+            from usecases.dispatch import Dispatcher
 
             dispatcher = Dispatcher(store, deployment=api.deployment, poll_seconds=api.dispatch_poll_seconds)
             state.wake.append(dispatcher)

@@ -16,9 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from api.config import ApiSettings
 from core.models import Tenant
-from core.settings import Settings
+from core.settings import ApiSettings, Settings
 from core.store import KEY_NOT_LIVE, Store
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ OUTCOMES = (RunStatus.verified, RunStatus.failed)
 @cache
 def _builtin_slug(ref: str) -> str:
     """The Block type slug of a built-in target reference (``local-static`` → its Block's slug)."""
-    from blocks.registry import SHORTHANDS
+    from blocks.catalog import SHORTHANDS
 
     factory = SHORTHANDS["target"].get(ref)
     return factory().get_block_type_slug() if factory is not None else "unknown"

@@ -59,8 +59,8 @@ def isolate(prefix: str, extra: dict[str, str] | None = None) -> Path:
 
 def cleanup(root: Path) -> None:
     """Stop the data dir's static server and remove the throwaway folder."""
+    from blocks.targets.static_host import stop
     from core.settings import get_settings
-    from core.static_server import stop
 
     stop(get_settings())
     shutil.rmtree(root, ignore_errors=True)
@@ -96,7 +96,7 @@ def pombolt_run(*args: str) -> dict[str, Any]:
     """
     from typer.testing import CliRunner
 
-    from core.cli import app
+    from ops.cli import app
 
     result = CliRunner().invoke(app, ["run", *args, "--json"])
     lines = result.stdout.strip().splitlines()

@@ -177,7 +177,7 @@ def show_run(label: str, report: dict[str, object], seconds: float) -> None:
 def main() -> None:
     """Warm up, run the big project twice (cold, then cached), then the direct baselines."""
     try:
-        from blocks.registry import save_block
+        from blocks.catalog import save_block
         from core.runtime import get_store
         from core.settings import get_settings
 

@@ -71,10 +71,10 @@ def _summary(latencies: list[float], wall: float) -> tuple[float, float, float]:
 
 
 def _round_ours(store: Any, count: int, tag: str) -> tuple[list[float], float]:
-    from api.dispatcher import Dispatcher
     from core.models import RunStatus
-    from core.service import Submission, submit
     from core.settings import get_settings
+    from usecases.dispatch import Dispatcher
+    from usecases.submit import Submission, submit
 
     runs = [
         submit(store, "bench", Submission(requirements=f"a counter {tag} {i}", name=f"{tag}-{i}"), get_settings())[1]

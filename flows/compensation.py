@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from blocks.registry import resolve
+from blocks.catalog import resolve
 from blocks.repositories.base import RepositoryState, RepositoryTarget
 from blocks.targets.base import DeploymentTarget, SiteState
 from core.errors import PomBoltError

@@ -15,15 +15,14 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.flows import Flow
 from pydantic import BaseModel
 
+from blocks.catalog import Kind, resolve
 from blocks.generators.base import Generator, config_fingerprint
-from blocks.registry import Kind, resolve
+from core.concurrency import tenant_slot
 from core.errors import BlobMissing, Cancelled
-from core.fairness import tenant_slot
 from core.models import Phase, RunKind, RunStatus
 from core.runtime import get_snapshots, get_store
 from core.settings import get_settings
 from core.snapshots import SnapshotRef
-from core.versions import effective_kind
 from flows.compensation import compensate
 from flows.tracking import RunTracker
 from tasks.build import build
@@ -35,6 +34,7 @@ from tasks.preflight import preflight
 from tasks.publish import publish
 from tasks.snapshot import store_snapshot
 from tasks.verify import verify
+from usecases.iterate import effective_kind
 
 
 class RunSummary(BaseModel):

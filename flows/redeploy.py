@@ -12,8 +12,8 @@ from prefect import flow
 from core.errors import NotFound
 from core.runtime import get_store
 from core.settings import get_settings
-from core.versions import create_rollback_run
 from flows.pipeline import RunSummary, requirements_to_deployment
+from usecases.iterate import create_rollback_run
 
 
 @flow(name="redeploy", timeout_seconds=get_settings().timeouts.flow, log_prints=False)

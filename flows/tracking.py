@@ -27,14 +27,14 @@ from core.errors import PomBoltError
 from core.models import PHASES, Phase, PhaseStatus, Project, Run, RunStatus
 from core.runtime import get_store
 from core.store import Store
-from core.tracing import phase_span
+from flows.tracing import phase_span
 
 T = TypeVar("T")
 log = logging.getLogger("pombolt.flow")
 
 
 def _set_request_id(request_id: str) -> None:
-    from core import request_log
+    from core import redaction as request_log
     from core.http import set_request_id
 
     set_request_id(request_id)  # outgoing calls send it as X-Request-Id

@@ -1,6 +1,6 @@
 """Flow ``verify-live-sites`` (scheduled): re-check every project's latest version is still what is served.
 
-Thin: one task per live version (:func:`core.livecheck.check_version`), each recorded as a ``LiveCheck`` row;
+Thin: one task per live version (:func:`tasks.livecheck.check_version`), each recorded as a ``LiveCheck`` row;
 a failed check emits ``pombolt.site.check.failed`` (the alerting automation in ``core/notify.py`` listens for
 it). Checks are never cached: each scheduled run fetches every site again.
 """
@@ -12,9 +12,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from pydantic import BaseModel
 
-from core.livecheck import check_version, latest_versions
 from core.runtime import get_store
 from core.settings import get_settings
+from tasks.livecheck import check_version, latest_versions
 
 #: The event a failed re-check emits.
 CHECK_FAILED_EVENT = "pombolt.site.check.failed"

@@ -1,7 +1,7 @@
 """Phase ``build``: turn a source snapshot into a site snapshot.
 
 A project whose ``package.json`` has a ``build`` script is built with npm in an isolated work dir
-(:mod:`core.build`) and its output folder is stored as the site snapshot; any other project is its own site.
+(:mod:`tasks._npm_build`) and its output folder is stored as the site snapshot; any other project is its own site.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from prefect import task
 
-from core.build import build_script, run_build
 from core.settings import get_settings
 from core.snapshots import SnapshotRef
+from tasks._npm_build import build_script, run_build
 from tasks.common import PhaseKey, retry_options
 from tasks.context import PhaseContext
 

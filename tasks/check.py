@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from prefect import task
 
+from blocks.catalog import resolve_generator
 from blocks.generators.base import GenerationRequest, Usage
-from blocks.registry import resolve_generator
-from core.checks import run_checks
 from core.errors import CheckFailed
 from core.files import validate_files
 from core.settings import get_settings
+from tasks._checks import run_checks
 from tasks.common import PhaseKey, retry_options
 from tasks.context import PhaseContext
 from tasks.generate import charge_failed, load_generation, merge_change, save_generation

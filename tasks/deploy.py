@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.registry import resolve_target
+from blocks.catalog import resolve_target
 from blocks.targets.base import DeployRequest, DeployResult, SiteState
 from core.settings import get_settings
 from tasks.common import retry_options

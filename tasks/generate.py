@@ -10,10 +10,9 @@ from prefect import task, unmapped
 from pydantic import BaseModel, Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
+from blocks.catalog import resolve_generator
 from blocks.generators.base import GenerationRequest, GenerationResult, Generator, Usage
 from blocks.generators.wire import WirePlan
-from blocks.registry import resolve_generator
-from core.budget import check_budget
 from core.errors import ConcurrentUpdate, ConfigError, PathRuleViolation
 from core.files import GeneratedFile, check_path, validate_files
 from core.settings import get_settings
@@ -21,6 +20,7 @@ from core.snapshots import Manifest, SnapshotStore
 from tasks.common import PhaseKey, retry_options
 from tasks.context import PhaseContext
 from tasks.models import GenerationRecord, GenerationRef
+from usecases.budget import check_budget
 
 
 def save_generation(snapshots: SnapshotStore, record: GenerationRecord) -> GenerationRef:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from prefect import task
 
-from blocks.registry import Kind, resolve
+from blocks.catalog import Kind, resolve
 from core.settings import get_settings
 from tasks.common import PhaseKey, retry_options
 from tasks.context import PhaseContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from blocks.registry import resolve_repository
+from blocks.catalog import resolve_repository
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState
 from core.settings import get_settings
 from tasks.common import PhaseKey, retry_options

@@ -15,7 +15,7 @@ from pydantic import SecretBytes, SecretStr, ValidationError
 
 from api.deps import CurrentTenant, StateDep
 from api.schemas import BlockOut
-from blocks.registry import check_name, save_block
+from blocks.catalog import check_name, save_block
 from core.errors import ConfigError
 
 router = APIRouter(prefix="/api/blocks", tags=["blocks"])
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/blocks", tags=["blocks"])
 @lru_cache(maxsize=1)
 def block_types() -> dict[str, type[Block]]:
     """Slug → Pom-Bolt Block class, for every class importable in this install."""
-    from core.bootstrap import block_classes
+    from usecases.setup import block_classes
 
     return {cls.get_block_type_slug(): cls for cls in block_classes()}
 

@@ -25,12 +25,12 @@ from api.schemas import (
     SpendOut,
     VersionOut,
 )
-from core.budget import BudgetExceeded
 from core.errors import ConcurrentUpdate, IllegalTransition, InputError, NotFound
 from core.models import TERMINAL, Project, Run, RunStatus
 from core.settings import get_settings
 from core.store import Store
-from core.versions import NoLiveVersion, RunInProgress, create_change_run, create_retry_run, create_rollback_run
+from usecases.budget import BudgetExceeded
+from usecases.iterate import NoLiveVersion, RunInProgress, create_change_run, create_retry_run, create_rollback_run
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 

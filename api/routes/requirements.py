@@ -12,11 +12,11 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from api.deps import AppState, BearerKey, StateDep, unauthorized
 from api.links import status_url
 from api.schemas import Accepted, RequirementsIn
-from blocks.registry import Kind, shorthand_names
+from blocks.catalog import Kind, shorthand_names
 from core.errors import ConcurrentUpdate, ConfigError, KeyNotLive, RequirementsInvalid
 from core.models import Project, Run
-from core.service import IdempotencyConflict, Submission, submit_idempotent
 from core.store import hash_key
+from usecases.submit import IdempotencyConflict, Submission, submit_idempotent
 
 router = APIRouter(prefix="/api", tags=["requirements"])
 log = logging.getLogger("pombolt.api")

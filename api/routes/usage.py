@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentTenant, StateDep
-from core.budget import Usage, usage
 from core.settings import get_settings
+from usecases.budget import Usage, usage
 
 router = APIRouter(prefix="/api", tags=["usage"])
 

@@ -39,11 +39,11 @@ from typing import Any, ClassVar
 from prefect_github import GitHubCredentials
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from blocks.naming import repository_name
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
 from blocks.repositories.git_tree import TreeEntry, blob_id, tree_id
 from blocks.repositories.github_client import GitHubClient
 from core.errors import BlobMissing, ConcurrentUpdate, ConfigError, Conflict, ProviderError
-from core.naming import repository_name
 from core.snapshots import Manifest, SnapshotStore
 
 __all__ = ["GitHubRepositoryTarget"]

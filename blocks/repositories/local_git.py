@@ -27,9 +27,9 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from blocks.naming import repository_name
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
 from core.errors import ConcurrentUpdate, ConfigError, Conflict, ProviderError, ProviderUnavailable
-from core.naming import repository_name
 from core.settings import get_settings
 from core.snapshots import Manifest, SnapshotStore
 

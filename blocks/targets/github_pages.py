@@ -32,6 +32,7 @@ import tenacity
 from prefect_github import GitHubCredentials
 from pydantic import Field, SecretStr, field_validator
 
+from blocks.naming import repository_name
 from blocks.provider_limits import GITHUB_LIMIT, provider_slot
 from blocks.repositories.base import PublishRequest, RepositoryState
 from blocks.repositories.git_tree import TreeEntry, blob_id, tree_id
@@ -40,7 +41,6 @@ from blocks.repositories.github_client import GitHubClient
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import ConfigError, Conflict, DeployFailed, ProviderRejected
 from core.http import redact
-from core.naming import repository_name
 from core.snapshots import SnapshotStore
 
 __all__ = ["GitHubPagesSite"]

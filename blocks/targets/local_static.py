@@ -28,10 +28,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from blocks.naming import repository_name
+from blocks.targets import static_host as static_server
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
-from core import static_server
 from core.errors import ConfigError, Conflict, DeployFailed
-from core.naming import repository_name
 from core.settings import get_settings
 from core.snapshots import Manifest, SnapshotStore
 

@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
-from api.dispatcher import Dispatcher, PrefectUnreachable
 from core.models import RunStatus
 from core.store import Store
 from tests.integration.api.conftest import (  # noqa: F401 - fixtures
@@ -30,6 +29,7 @@ from tests.integration.api.conftest import (  # noqa: F401 - fixtures
     make_tenant,
     store,
 )
+from usecases.dispatch import Dispatcher, PrefectUnreachable
 
 REQ = "a pomodoro timer with a task list"
 
@@ -148,9 +148,9 @@ def test_blocks_are_per_tenant_and_secrets_write_only(
 
 @pytest.mark.scale
 def test_racing_dispatchers_on_postgresql_dispatch_each_run_once(deployment_id: UUID) -> None:
-    from core.service import Submission, submit_idempotent
     from core.settings import get_settings
     from tests.infra.postgres import postgres
+    from usecases.submit import Submission, submit_idempotent
 
     with postgres("pombolt_dispatch") as pg:
         pg_store = Store(pg.psycopg_url)

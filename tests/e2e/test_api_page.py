@@ -67,7 +67,7 @@ def page() -> Iterator[Any]:
 
 @pytest.fixture
 def static_server() -> Iterator[None]:
-    from core.static_server import ensure_running, stop
+    from blocks.targets.static_host import ensure_running, stop
 
     ensure_running(get_settings())
     yield

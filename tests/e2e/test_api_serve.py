@@ -53,7 +53,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     output = tmp_path / "serve.out"
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "ops.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

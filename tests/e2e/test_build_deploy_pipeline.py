@@ -16,13 +16,13 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from blocks.catalog import save_block
 from blocks.generators.base import GenerationRequest, GenerationResult, Generator
-from blocks.registry import save_block
 from blocks.targets.netlify import NetlifySite
-from core.cli import app
 from core.files import GeneratedFile
 from core.runtime import get_snapshots, get_store
 from core.settings import get_settings
+from ops.cli import app
 from tests.conftest import require_tool
 from tests.fakes.netlify import FakeNetlify
 
@@ -60,7 +60,7 @@ class NpmProjectGenerator(Generator):
 @pytest.fixture(autouse=True)
 def isolated(data_dir: Path) -> Iterator[Path]:
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 
@@ -79,7 +79,7 @@ def _save(name: str, block: Any) -> None:
 
 
 def test_pombolt_run_with_a_saved_netlify_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.bootstrap import ensure_limits
+    from usecases.setup import ensure_limits
 
     ensure_limits()  # 'netlify-api' must exist: the deploy takes a slot with strict=True
     monkeypatch.setenv("NETLIFY_AUTH_TOKEN", "must-not-be-used-from-the-environment")

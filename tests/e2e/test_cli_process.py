@@ -22,7 +22,7 @@ def pombolt_process(data_dir: Path, home: Path, *args: str) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "POMBOLT_"))}
     env.update(POMBOLT_DATA_DIR=str(data_dir), HOME=str(home), PYTHONPATH=str(REPO_ROOT))
     return subprocess.run(
-        [sys.executable, "-c", "from core.cli import main; main()", *args],
+        [sys.executable, "-c", "from ops.cli import main; main()", *args],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prefect.client.orchestration import get_client
 
-from core.fairness import ensure_tenant_limit, tenant_limit_name, tenant_slot
+from core.concurrency import ensure_tenant_limit, tenant_limit_name, tenant_slot
 
 
 def test_the_limit_is_created_once_with_the_configured_slots() -> None:

@@ -41,21 +41,21 @@ from prefect_github import GitHubCredentials
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from blocks.catalog import save_block
 from blocks.generators.openai_compat import OpenAICompatibleGenerator
-from blocks.registry import save_block
 from blocks.repositories.github import GitHubRepositoryTarget
 from blocks.targets.netlify import NetlifySite
 from blocks.targets.s3_website import S3Website
-from core.bootstrap import ensure_limits
-from core.cli import app
 from core.runtime import get_store, reset_caches
 from core.settings import get_settings
+from ops.cli import app
 from tests.fakes.base import FakeService, FaultPlan
 from tests.fakes.faults import FaultSpec, apply_faults, fault_counts
 from tests.fakes.github import FakeGitHub, name_of
 from tests.fakes.netlify import FakeNetlify
 from tests.fakes.openai import FakeOpenAI, project_json
 from tests.fakes.s3_fault_proxy import S3FaultProxy, moto_s3
+from usecases.setup import ensure_limits
 
 pytestmark = pytest.mark.e2e
 
@@ -404,7 +404,7 @@ def test_a_truncated_llm_answer_is_billed_by_the_provider_but_charged_once_by_us
             "run", REQUIREMENTS[0], "--name", "truncated-llm", "--generator", "llm", "--repository", "none"
         )
     finally:
-        from core.static_server import stop
+        from blocks.targets.static_host import stop
 
         stop(get_settings())
     assert report["status"] == "verified", report.get("error")

@@ -29,15 +29,15 @@ WRITES = ("POST", "PATCH", "PUT", "DELETE")
 def fake(data_dir: Path) -> Iterator[FakeGitHub]:
     with FakeGitHub(users={TOKEN: "octo"}) as service:
         yield service
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 
 
 def save(name: str, block: Block) -> None:
-    from blocks.registry import save_block
-    from core.bootstrap import ensure_limits
+    from blocks.catalog import save_block
     from core.runtime import get_store
+    from usecases.setup import ensure_limits
 
     ensure_limits()  # what `pombolt init` does: the github-api rate limit the Block's writes pass
     store = get_store()

@@ -22,15 +22,15 @@ TOKEN = "ghp_" + "E2e" * 12
 def fake(data_dir: Path) -> Iterator[FakeGitHub]:
     with FakeGitHub(users={TOKEN: "octo"}) as service:
         yield service
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 
 
 def save_github(fake: FakeGitHub, name: str, token: str) -> None:
-    from blocks.registry import save_block
+    from blocks.catalog import save_block
     from blocks.repositories.github import GitHubRepositoryTarget
-    from core.bootstrap import ensure_limits
+    from usecases.setup import ensure_limits
 
     ensure_limits()  # what `pombolt init` does: the github-api rate limit the Block's writes pass
     store = get_store()

@@ -21,12 +21,12 @@ import pytest
 from pydantic import Field
 from typer.testing import CliRunner
 
+from blocks.catalog import save_block
 from blocks.generators.base import GenerationRequest, GenerationResult, Generator
-from blocks.registry import save_block
-from core.build import work_parent
-from core.cli import app
 from core.runtime import get_snapshots, get_store, reset_caches
 from core.settings import get_settings
+from ops.cli import app
+from tasks._npm_build import work_parent
 from tests.conftest import require_tool
 from tests.security.corpus import (
     BY_NAME,
@@ -77,7 +77,7 @@ def isolated(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / "sentinel").mkdir()
     (tmp_path / "sentinel" / "keep.txt").write_text("keep")
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 

@@ -20,7 +20,7 @@ from tests.e2e.test_pipeline import clone, phases, pombolt, save_counting_genera
 @pytest.fixture(autouse=True)
 def isolated(data_dir: Path) -> Iterator[Path]:
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 
@@ -93,7 +93,7 @@ def test_change_without_a_version_and_unknown_rollback_are_refused() -> None:
 
 def test_a_second_change_while_one_is_in_flight_is_refused() -> None:
     from core.errors import PomBoltError
-    from core.versions import create_change_run
+    from usecases.iterate import create_change_run
 
     code, _, err = pombolt("run", "a counter", "--name", "busy", "--json")
     assert code == 0, err

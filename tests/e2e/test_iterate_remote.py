@@ -12,10 +12,9 @@ import pytest
 from prefect_github import GitHubCredentials
 from pydantic import SecretStr
 
-from blocks.registry import save_block
+from blocks.catalog import save_block
 from blocks.repositories.github import GitHubRepositoryTarget
 from blocks.targets.netlify import NetlifySite
-from core.bootstrap import ensure_limits
 from core.runtime import get_snapshots, get_store, reset_caches
 from core.settings import get_settings
 from tests.e2e.test_blocks import calls
@@ -23,6 +22,7 @@ from tests.e2e.test_pipeline import pombolt, save_counting_generator
 from tests.fakes.github import FakeGitHub, name_of
 from tests.fakes.netlify import FakeNetlify
 from tests.fakes.openai import FakeOpenAI, project_json
+from usecases.setup import ensure_limits
 
 GH_TOKEN = "ghp_" + "Iter" * 9
 NF_TOKEN = "nfp_" + "Iter" * 9

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
 from core.runtime import reset_caches
 from core.settings import get_settings
+from ops.cli import app
 from tests.conftest import require_tool
 from tests.fakes.openai import FakeOpenAI, app_responder
 
@@ -45,7 +45,7 @@ def fake(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI
         monkeypatch.setenv("POMBOLT_LLM_MODEL", "gpt-test")
         reset_caches()
         yield svc
-        from core.static_server import stop
+        from blocks.targets.static_host import stop
 
         stop(get_settings())
 

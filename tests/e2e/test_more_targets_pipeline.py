@@ -1,6 +1,6 @@
 """``pombolt run --target <saved block>`` to the Cloudflare Pages and Vercel fakes, through the real pipeline.
 
-The Block is saved for the tenant with ``blocks.registry.save_block``; the run goes through Prefect (so the
+The Block is saved for the tenant with ``blocks.catalog.save_block``; the run goes through Prefect (so the
 global rate limits ``cloudflare-api``/``vercel-api`` are taken for real), deploys to the fake, and ``verify``
 fetches the live URL the fake serves. Running again with the same requirements deploys again (deploy is not
 cached) and must upload nothing, which the fake's request log shows.
@@ -19,16 +19,16 @@ from prefect.blocks.core import Block
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from blocks.registry import save_block
+from blocks.catalog import save_block
 from blocks.targets.cloudflare_pages import CloudflarePagesSite
 from blocks.targets.vercel import VercelProject
-from core.bootstrap import ensure_limits
-from core.cli import app
 from core.runtime import get_store
 from core.settings import get_settings
+from ops.cli import app
 from tests.fakes.base import FakeService
 from tests.fakes.cloudflare import FakeCloudflare
 from tests.fakes.vercel import FakeVercel
+from usecases.setup import ensure_limits
 
 pytestmark = pytest.mark.e2e
 

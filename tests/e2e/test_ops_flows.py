@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.livecheck import checks
+from blocks.targets.static_host import sites_root
 from core.runtime import get_store
 from core.settings import get_settings
-from core.static_server import sites_root
 from flows.redeploy import redeploy
 from flows.verify_live import verify_live_sites
+from tasks.livecheck import checks
 from tests.e2e.test_pipeline import pombolt
 
 DEFACED = b"<!doctype html><h1>defaced</h1>"
@@ -25,7 +25,7 @@ DEFACED = b"<!doctype html><h1>defaced</h1>"
 @pytest.fixture(autouse=True)
 def isolated(data_dir: Path) -> Iterator[Path]:
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 

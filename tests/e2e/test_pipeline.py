@@ -13,9 +13,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
 from core.runtime import get_snapshots, get_store
 from core.settings import get_settings
+from ops.cli import app
 from tests.e2e.test_blocks import CountingGenerator, FlakyStaticSite, calls
 
 REQ = "a pomodoro timer with a task list and dark mode"
@@ -26,7 +26,7 @@ runner = CliRunner()
 def isolated(data_dir: Path) -> Iterator[Path]:
     """Each test gets its own data dir; the static server it starts is stopped afterwards."""
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 
@@ -60,7 +60,7 @@ def git_head(repo: Path) -> str:
 
 
 def save_counting_generator(tmp_path: Path) -> Path:
-    from blocks.registry import save_block
+    from blocks.catalog import save_block
 
     counter = tmp_path / "generate-calls"
     store = get_store()
@@ -129,7 +129,7 @@ def test_rerun_is_cached_and_a_change_makes_one_new_commit_on_the_same_site(tmp_
 
 
 def test_failed_deploy_is_resumed_by_a_retry_without_generating_again(tmp_path: Path) -> None:
-    from blocks.registry import save_block
+    from blocks.catalog import save_block
 
     counter = save_counting_generator(tmp_path)
     deploys = tmp_path / "deploy-attempts"

@@ -18,7 +18,7 @@ from tests.e2e.test_pipeline import pombolt
 @pytest.fixture(autouse=True)
 def isolated(data_dir: Path) -> Iterator[Path]:
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 

@@ -36,18 +36,17 @@ from prefect_github import GitHubCredentials
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from blocks.catalog import save_block
 from blocks.generators.base import GenerationRequest, GenerationResult, Generator
 from blocks.generators.openai_compat import OpenAICompatibleGenerator
-from blocks.registry import save_block
 from blocks.repositories.github import GitHubRepositoryTarget
 from blocks.targets.cloudflare_pages import CloudflarePagesSite
 from blocks.targets.netlify import NetlifySite
 from blocks.targets.vercel import VercelProject
-from core.bootstrap import ensure_limits
-from core.cli import app
 from core.files import GeneratedFile
 from core.runtime import get_snapshots, get_store
 from core.settings import get_settings
+from ops.cli import app
 from tests.conftest import require_tool
 from tests.fakes.base import FakeService
 from tests.fakes.cloudflare import FakeCloudflare
@@ -55,6 +54,7 @@ from tests.fakes.github import FakeGitHub, name_of
 from tests.fakes.netlify import FakeNetlify
 from tests.fakes.openai import FakeOpenAI, app_responder
 from tests.fakes.vercel import FakeVercel
+from usecases.setup import ensure_limits
 
 pytestmark = pytest.mark.e2e
 
@@ -196,7 +196,7 @@ def isolated(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.setenv(name, value)
     ensure_limits()  # what `pombolt init` does: every provider's rate limit exists (strict=True)
     yield data_dir
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 

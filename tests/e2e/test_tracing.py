@@ -13,9 +13,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from core import request_log, tracing
+from core import redaction as request_log
 from core.runtime import get_store
 from core.settings import get_settings
+from flows import tracing
 from tests.e2e.test_pipeline import pombolt
 
 
@@ -25,7 +26,7 @@ def spans(data_dir: Path) -> Iterator[InMemorySpanExporter]:
     assert tracing.configure(exporter)
     yield exporter
     tracing.reset()
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 

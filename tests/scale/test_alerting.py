@@ -11,13 +11,13 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from core.models import RunStatus
-from core.notify import RULES, ensure_alerting
 from core.runtime import get_store
-from core.service import Submission, submit
 from core.settings import get_settings
 from tests.fakes.base import FakeService, Request, Response, route
 from tests.fakes.openai import FakeOpenAI
 from tests.infra.prefect_server import PrefectServer
+from usecases.alerts import RULES, ensure_alerting
+from usecases.submit import Submission, submit
 
 pytestmark = pytest.mark.scale
 

@@ -21,12 +21,12 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskR
 from prefect.states import Crashed, Failed
 
 from core.models import Phase, PhaseStatus, RunStatus, utcnow
-from core.reconciler import CRASH_LOOP, FLOW_RUN_ENDED, STUCK, Reconciler
 from core.runtime import get_store
-from core.service import Submission, submit
 from core.settings import get_settings
 from core.store import Store
 from tests.infra.prefect_server import PrefectServer
+from usecases.reconcile import CRASH_LOOP, FLOW_RUN_ENDED, STUCK, Reconciler
+from usecases.submit import Submission, submit
 
 pytestmark = pytest.mark.scale
 
@@ -98,7 +98,7 @@ def runner(server: PrefectServer, data_dir: Path, tmp_path: Path) -> Iterator[su
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-    from core.static_server import stop
+    from blocks.targets.static_host import stop
 
     stop(get_settings())
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from core.models import RunStatus
-from core.service import Submission, submit
 from core.settings import get_settings
 from core.store import Store
 from tests.infra.postgres import postgres
 from tests.infra.prefect_server import PrefectServer, prefect_server
+from usecases.submit import Submission, submit
 
 pytestmark = pytest.mark.scale
 
@@ -108,7 +108,7 @@ def test_a_burst_of_projects_runs_on_three_workers(
         ]
         from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-        from api.dispatcher import Dispatcher
+        from usecases.dispatch import Dispatcher
 
         # the dispatcher takes URL and auth string from Prefect's settings (its explicit api_url sends no auth)
         with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_API_AUTH_STRING: server.auth_string}):
@@ -134,7 +134,7 @@ def test_a_burst_of_projects_runs_on_three_workers(
     finally:
         for proc in workers:
             _stop(proc)
-        from core.static_server import stop
+        from blocks.targets.static_host import stop
 
         stop(get_settings())
     done_at = time.monotonic()

@@ -2,7 +2,7 @@
 
 Started here, each in its own process group and stopped by PID: PostgreSQL (state store and Prefect's
 database), a Prefect server on it with an auth string, the API (``uvicorn api.app:create_app --factory`` with
-the dispatcher on), a reconciler (``python -m core.reconciler``) and 3 process workers
+the dispatcher on), a reconciler (``python -m ops.reconciler``) and 3 process workers
 (``prefect worker start --pool pombolt``). In this process: moto's S3 server (snapshots, Prefect results and
 the websites), the fake GitHub and a webhook receiver. Every server process has its own POMBOLT_DATA_DIR and
 PREFECT_HOME: they share state only through PostgreSQL and S3. Deployments come from ``prefect deploy --all``.
@@ -186,7 +186,7 @@ def _create_zombie_automation(server: PrefectServer) -> None:
     """What `pombolt init` creates: no heartbeat from a running flow run → ``Crashed`` (shorter window here)."""
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    from core.notify import ensure_crash_detection
+    from usecases.alerts import ensure_crash_detection
 
     with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_API_AUTH_STRING: server.auth_string}):
         ensure_crash_detection(within_seconds=HEARTBEAT + 20)
@@ -279,7 +279,7 @@ def _setup(stack: Stack, api_port: int) -> None:
     # by many concurrent first runs, the racing inserts make Prefect's server answer 500 on PostgreSQL.)
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    from core.fairness import ensure_tenant_limit
+    from core.concurrency import ensure_tenant_limit
 
     auth = stack.server.auth_string
     with temporary_settings({PREFECT_API_URL: stack.server.api_url, PREFECT_API_AUTH_STRING: auth}):
@@ -302,7 +302,7 @@ def _setup(stack: Stack, api_port: int) -> None:
             str(log_config),
         ],
     )
-    stack.spawn("reconciler", [sys.executable, "-m", "core.reconciler"])
+    stack.spawn("reconciler", [sys.executable, "-m", "ops.reconciler"])
     for i in range(WORKERS):
         stack.start_worker(f"w{i}")
     wait_for_port(api_port, timeout=60, what="the API")

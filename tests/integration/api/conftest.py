@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.config import ApiSettings
 from core.runtime import get_store
+from core.settings import ApiSettings
 from core.store import Store
 
 

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 
 from core.models import Project, RunKind, RunStatus
 from core.store import Store
-from core.versions import effective_kind
 from tests.integration.api.conftest import Tenant
+from usecases.iterate import effective_kind
 
 
 def _live_project(store: Store, tenant: str, name: str = "app") -> Project:

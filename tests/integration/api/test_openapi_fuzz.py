@@ -13,8 +13,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
-from api.config import ApiSettings
 from core.runtime import get_store, reset_caches
+from core.settings import ApiSettings
 
 
 @pytest.fixture(scope="module")

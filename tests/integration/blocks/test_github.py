@@ -14,10 +14,10 @@ from prefect.filesystems import LocalFileSystem
 from prefect_github import GitHubCredentials
 from pydantic import SecretStr
 
+from blocks.naming import repository_name
 from blocks.repositories.base import PublishResult, RepositoryState, RepositoryTarget
 from blocks.repositories.github import GitHubRepositoryTarget
 from core.errors import AuthFailed, Conflict, PomBoltError, ProviderUnavailable
-from core.naming import repository_name
 from core.snapshots import SnapshotStore
 from tests.conftest import require_prism
 from tests.contracts import samples

@@ -19,12 +19,12 @@ from prefect.filesystems import LocalFileSystem
 from prefect_github import GitHubCredentials
 from pydantic import SecretStr
 
+from blocks.naming import repository_name
 from blocks.repositories.base import PublishRequest, RepositoryState
 from blocks.repositories.github import GitHubRepositoryTarget
 from blocks.targets.base import DeploymentTarget, SiteState
 from blocks.targets.github_pages import GitHubPagesSite
 from core.errors import AuthFailed, Conflict, DeployFailed, PomBoltError, ProviderRejected
-from core.naming import repository_name
 from core.snapshots import SnapshotStore
 from tests.conftest import require_prism
 from tests.contracts import samples

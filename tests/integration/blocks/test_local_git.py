@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from blocks.naming import repository_name
 from blocks.repositories.base import PublishRequest, RepositoryState, RepositoryTarget
 from blocks.repositories.local_git import LocalGitRepository
 from core.errors import ConfigError, Conflict, ProviderError
-from core.naming import repository_name
 from core.settings import get_settings
 from core.snapshots import SnapshotStore
 from tests.contracts import samples

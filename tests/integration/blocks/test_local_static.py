@@ -14,9 +14,9 @@ import httpx
 import pytest
 from prefect.filesystems import LocalFileSystem
 
+from blocks.targets import static_host as static_server
 from blocks.targets.base import DeploymentTarget, SiteState
 from blocks.targets.local_static import LocalStaticSite, site_name
-from core import static_server
 from core.errors import ConfigError, Conflict
 from core.settings import Settings, get_settings
 from core.snapshots import SnapshotStore

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from core.errors import ConcurrentUpdate, KeyNotLive
-from core.livecheck import latest_versions
 from core.models import Project, Run, RunStatus
-from core.service import Submission, submit_idempotent
 from core.settings import get_settings
 from core.store import Store, hash_key
+from tasks.livecheck import latest_versions
 from tests.infra.postgres import postgres
+from usecases.submit import Submission, submit_idempotent
 
 pytestmark = pytest.mark.scale
 
@@ -141,7 +141,7 @@ def test_concurrent_verified_runs_get_distinct_version_numbers(store: Store) -> 
 
 
 def test_the_submission_hot_path_writes_rows_the_orm_reads_back_unchanged(store: Store) -> None:
-    """POST /api/requirements writes through prepared statements on the DBAPI cursor (core.prepared):
+    """POST /api/requirements writes through prepared statements on the DBAPI cursor (core.store.prepared):
     on psycopg too, every column (enums, JSON, timestamps) must read back as the ORM would have written it."""
     _key_row, plain = store.create_api_key("t1")
     sub = Submission(requirements="a pomodoro timer", name="pomo", target="netlify-main")

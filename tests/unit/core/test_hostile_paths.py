@@ -32,12 +32,12 @@ from pathlib import Path
 import pytest
 from prefect.filesystems import LocalFileSystem
 
-from core.build import run_build, sandboxed, work_parent
-from core.checks import run_checks
 from core.errors import BuildFailed, PathRuleViolation
 from core.files import GeneratedFile, validate_files
 from core.settings import Limits
 from core.snapshots import SnapshotStore
+from tasks._checks import run_checks
+from tasks._npm_build import run_build, sandboxed, work_parent
 from tasks.generate import save_generation
 from tasks.models import GenerationRecord, GenerationRef
 from tests.conftest import require_tool
@@ -293,7 +293,7 @@ def test_a_hostile_build_cannot_read_the_workers_startup_environment(tmp_path: P
     source = _materialize(hostile_build_project(ancestors=True), tmp_path / "source")
     out_file = tmp_path / "index.html"
     code = (
-        "import sys; from pathlib import Path; from core.build import run_build, sandboxed, work_parent; "
+        "import sys; from pathlib import Path; from tasks._npm_build import run_build, sandboxed, work_parent; "
         "out = run_build(Path(sys.argv[1]), timeout=60, offline=True, workdir=Path(sys.argv[2])); "
         "Path(sys.argv[3]).write_bytes(out.files[0].content)"
     )

@@ -102,8 +102,8 @@ def run(
 ) -> None:
     """Generate, commit, build, deploy and verify an app, in this process."""
     store = _boot()  # first: the Blocks below import Prefect, which reads its settings (home, results) at import
-    from blocks.registry import Kind, resolve
-    from core.service import Submission, clean_requirements, refs_for
+    from blocks.catalog import Kind, resolve
+    from usecases.submit import Submission, clean_requirements, refs_for
 
     settings = get_settings()
     sub = Submission(requirements=requirements, name=name, generator=generator, repository=repository, target=target)
@@ -120,10 +120,10 @@ def run(
         for kind, ref in kinds.items():
             resolve(kind, ref, tenant_id=settings.default_tenant, store=store)
         if refs.target == "local-static":
-            from core.static_server import ensure_running
+            from blocks.targets.static_host import ensure_running
 
             ensure_running(settings)
-        from core.service import submit
+        from usecases.submit import submit
 
         project, run_row, _ = submit(store, settings.default_tenant, sub, settings)
     except PomBoltError as exc:
@@ -267,7 +267,7 @@ def change(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Change a live app: one new commit in the same repository, an incremental deploy to the same site."""
-    from core.versions import create_change_run
+    from usecases.iterate import create_change_run
 
     store = _boot()
     settings = get_settings()
@@ -287,7 +287,7 @@ def rollback(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Put an earlier version live again: no generation, only differing files uploaded, a restoring commit."""
-    from core.versions import create_rollback_run
+    from usecases.iterate import create_rollback_run
 
     store = _boot()
     project = _find_project(store, get_settings().default_tenant, ident)
@@ -301,7 +301,7 @@ def rollback(
 
 def _prepare_target(target_ref: str) -> None:
     if target_ref == "local-static":
-        from core.static_server import ensure_running
+        from blocks.targets.static_host import ensure_running
 
         ensure_running(get_settings())
 
@@ -329,7 +329,7 @@ def open_(ident: Annotated[str, typer.Argument(help="Project id, name or run id.
     if not versions:
         _bad_input(f"project {project.name!r} has no live version yet; run it first")
     if project.target_ref == "local-static":
-        from core.static_server import ensure_running
+        from blocks.targets.static_host import ensure_running
 
         try:
             ensure_running(settings)
@@ -341,7 +341,7 @@ def open_(ident: Annotated[str, typer.Argument(help="Project id, name or run id.
 @app.command()
 def stop() -> None:
     """Stop the local static server."""
-    from core.static_server import stop as stop_server
+    from blocks.targets.static_host import stop as stop_server
 
     settings = get_settings()
     stopped = stop_server(settings)
@@ -352,7 +352,7 @@ def stop() -> None:
 def init() -> None:
     """Register Pom-Bolt's Block types, the work pool and the global concurrency limits."""
     _boot()
-    from core.bootstrap import bootstrap
+    from usecases.setup import bootstrap
 
     try:
         for line in bootstrap():
@@ -369,7 +369,7 @@ def serve(
     """Run the API and status page, the dispatcher, the flow runner, the static server and (unless
     PREFECT_API_URL is set) a local Prefect server with its UI, until Ctrl-C."""
     _boot()
-    from api.serve import serve as run_serve
+    from ops.serve import serve as run_serve
 
     raise typer.Exit(run_serve(host=host, port=port, say=lambda line: out.print(line, highlight=False)))
 

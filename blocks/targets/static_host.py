@@ -1,6 +1,6 @@
 """The detached local static server that serves local sites (DESIGN §8, embedded mode).
 
-``ensure_running(settings)`` starts ``python -m core.static_server serve --root <data_dir>/sites ...`` as
+``ensure_running(settings)`` starts ``python -m blocks.targets.static_host serve --root <data_dir>/sites ...`` as
 a detached process (its own session, output to ``<data_dir>/static-server.log``), records it in the
 pidfile ``<data_dir>/static-server.json`` and waits until it answers; a server that is already running
 for the same root is reused. ``status`` tells whether it runs, ``stop`` ends it (``pombolt stop``).
@@ -245,7 +245,7 @@ def make_server(root: Path, host: str = "127.0.0.1", port: int = 0) -> Threading
 
 
 def serve(root: Path, host: str, port: int) -> int:
-    """Serve ``root`` until SIGTERM/SIGINT; the body of ``python -m core.static_server serve``."""
+    """Serve ``root`` until SIGTERM/SIGINT; the body of ``python -m blocks.targets.static_host serve``."""
     try:
         server = make_server(root, host, port)
     except OSError as exc:
@@ -265,8 +265,8 @@ def serve(root: Path, host: str, port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m core.static_server serve --root DIR [--host H] [--port P]``."""
-    parser = argparse.ArgumentParser(prog="python -m core.static_server")
+    """Command line: ``python -m blocks.targets.static_host serve --root DIR [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(prog="python -m blocks.targets.static_host")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="serve a folder of sites on a loopback address")
     serve_cmd.add_argument("--root", required=True, type=Path)
@@ -327,7 +327,7 @@ def _start(settings: Settings, root: Path, host: str, port: int, timeout: float)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_DIR), env.get("PYTHONPATH")) if p)
     log = log_path(settings)
-    argv = [sys.executable, "-m", "core.static_server", "serve", "--root", str(root), "--host", host]
+    argv = [sys.executable, "-m", "blocks.targets.static_host", "serve", "--root", str(root), "--host", host]
     try:
         with log.open("ab") as out:
             offset = out.tell()
@@ -422,7 +422,7 @@ def _is_ours(info: ServerInfo) -> bool:
         args = Path(f"/proc/{info.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"core.static_server" in args and b"serve" in args
+    return b"blocks.targets.static_host" in args and b"serve" in args
 
 
 def _terminate(pid: int, timeout: float) -> None:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from core import request_log
+from core import redaction as request_log
 from core.http import set_request_id
 
 

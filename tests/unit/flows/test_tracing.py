@@ -8,8 +8,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from core import tracing
 from core.errors import AuthFailed
+from flows import tracing
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from core.errors import ConcurrentUpdate, InputError, NotFound, StateError
 from core.models import TERMINAL, Project, Run, RunKind, Version
-from core.service import clean_requirements
 from core.settings import Settings
 from core.store import Store
+from usecases.submit import clean_requirements
 
 
 class NoLiveVersion(StateError):

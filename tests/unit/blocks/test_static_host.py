@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import static_server
+from blocks.targets import static_host as static_server
 from core.errors import ConfigError
 from core.settings import Settings
 

@@ -85,7 +85,7 @@ def bootstrap() -> Iterator[str]:
         raise ConfigError(f"could not create work pool {WORK_POOL}: {exc}") from exc
     for name in ensure_limits():
         yield f"global concurrency limit {name} created"
-    from core.notify import ensure_alerting, ensure_crash_detection
+    from usecases.alerts import ensure_alerting, ensure_crash_detection
 
     yield from ensure_alerting()
     yield from ensure_crash_detection()

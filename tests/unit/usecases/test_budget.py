@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.budget import BudgetExceeded, check_budget, usage
 from core.models import Project
 from core.settings import Settings
 from core.store import Store
+from usecases.budget import BudgetExceeded, check_budget, usage
 
 
 @pytest.fixture

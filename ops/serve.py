@@ -161,8 +161,8 @@ def serve(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", host, "--port", str(port)],
             api_env,
         )
-        sup.start("runner", [sys.executable, "-m", "api.flow_runner"])
-        sup.start("reconciler", [sys.executable, "-m", "core.reconciler"])  # crashed and stuck runs
+        sup.start("runner", [sys.executable, "-m", "ops.flow_runner"])
+        sup.start("reconciler", [sys.executable, "-m", "ops.reconciler"])  # crashed and stuck runs
         sup.wait_until(api, lambda: _api_up(host, port), "the API server")
         say(f"API:          http://{host}:{port}/api  (docs: http://{host}:{port}/docs)")
         say(f"status page:  http://{host}:{port}/")
@@ -205,8 +205,8 @@ def _start_prefect(sup: Supervisor, env: dict[str, str], say: Callable[[str], No
 
 def _start_static(sup: Supervisor, settings: Settings, say: Callable[[str], None]) -> None:
     """Make sure the local static server runs; stop it at the end only when we started it."""
-    from core.static_server import ensure_running, status
-    from core.static_server import stop as stop_static
+    from blocks.targets.static_host import ensure_running, status
+    from blocks.targets.static_host import stop as stop_static
 
     was_running = status(settings) is not None
     info = ensure_running(settings)

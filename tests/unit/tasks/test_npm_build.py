@@ -1,4 +1,4 @@
-"""core.build: real npm builds of small fixture projects (node and npm required; no registry needed)."""
+"""tasks._npm_build: real npm builds of small fixture projects (node and npm required; no registry needed)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.build import OUTPUT_DIRS, build_env, build_script, run_build, work_parent
 from core.errors import BuildFailed, ConfigError
 from core.settings import Limits
+from tasks._npm_build import OUTPUT_DIRS, build_env, build_script, run_build, work_parent
 from tests.conftest import require_tool
 
 BUILD_JS = """

@@ -45,7 +45,7 @@ from core.models import (
     check_transition,
     utcnow,
 )
-from core.prepared import PreparedSet
+from core.store.prepared import PreparedSet
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -160,7 +160,7 @@ class Store:
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
-        # the statements of POST /api/requirements, run on the DBAPI cursor (see core.prepared), whose
+        # the statements of POST /api/requirements, run on the DBAPI cursor (see core.store.prepared), whose
         # constraint violations therefore arrive as the driver's own IntegrityError
         self._hot = PreparedSet(self.engine.dialect)
         self._integrity_errors: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
@@ -577,7 +577,7 @@ class Store:
         """On one connection: the tenant's record for ``key`` and, when none, its project called ``name``.
 
         The submission path runs on every ``POST /api/requirements``, hence prepared statements
-        (:mod:`core.prepared`) instead of an ORM session.
+        (:mod:`core.store.prepared`) instead of an ORM session.
 
         Args:
             tenant_id: The submitting tenant.

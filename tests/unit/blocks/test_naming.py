@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from core.naming import repository_name
+from blocks.naming import repository_name
 
 
 def test_repository_name_is_a_slug_plus_short_id() -> None:

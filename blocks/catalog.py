@@ -103,7 +103,7 @@ def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | No
             f"no {kind} Block named {ref!r}; save one first (PUT /api/blocks/SLUG/{ref} or "
             f"'pombolt blocks save') or use a built-in: {choices}"
         )
-    from core.bootstrap import block_classes
+    from usecases.setup import block_classes
 
     block_classes()  # import every Block class: a fresh worker process knows none of our slugs otherwise
     try:

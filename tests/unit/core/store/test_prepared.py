@@ -10,8 +10,8 @@ from sqlalchemy import bindparam, insert, select
 from sqlmodel import col
 
 from core.models import Project, Run, RunKind, RunStatus, build_row, utcnow
-from core.prepared import Prepared
 from core.store import Store, _values
+from core.store.prepared import Prepared
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Each queued run becomes one flow run with ``parameters={"run_id": ...}`` and ``i
 dispatcher that crashes after creating the flow run, or two dispatchers racing, never start the work twice
 (Prefect returns the existing flow run for the same key). While Prefect is unreachable the runs simply stay
 ``queued``; the next round sends them. Run it inside the API process (woken at once by new rows) or alone:
-``python -m api.dispatcher``.
+``python -m ops.dispatcher``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from uuid import UUID
 
 import httpx
 
+from core.concurrency import ensure_tenant_limit
 from core.errors import ConcurrentUpdate, IllegalTransition
-from core.fairness import ensure_tenant_limit
 from core.models import RunStatus
 from core.store import RunClaim, Store
 
@@ -168,24 +168,3 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-
-
-def main() -> None:
-    """Run a dispatcher alone, in the foreground (Ctrl-C stops it)."""
-    from api.config import ApiSettings
-    from core.runtime import configure_prefect_env, get_store
-    from core.settings import get_settings
-
-    logging.basicConfig(level=logging.INFO)
-    settings = get_settings()
-    configure_prefect_env(settings)
-    api = ApiSettings()
-    dispatcher = Dispatcher(get_store(settings), deployment=api.deployment, poll_seconds=api.dispatch_poll_seconds)
-    try:
-        dispatcher.run_forever()
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()

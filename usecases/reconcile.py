@@ -14,7 +14,7 @@ run's Prefect flow run (by ``flow_run_id``):
   happen on a user's cancel; if it ever wakes up, its next write to the run is refused.
 
 Every write is optimistic on the run row as it was read *before* Prefect was asked, so a flow run that moved
-the run on meanwhile always wins over the reconciler. Run it as ``python -m core.reconciler`` (or inside the
+the run on meanwhile always wins over the reconciler. Run it as ``python -m ops.reconciler`` (or inside the
 API process); any number may run, since a lost race only means another reconciler or the flow got there
 first.
 """
@@ -216,20 +216,3 @@ class Reconciler:
     def stop(self) -> None:
         """End :meth:`run_forever` after the current pass."""
         self._stop.set()
-
-
-def main() -> None:
-    """Run a reconciler in the foreground (Ctrl-C stops it)."""
-    from core.runtime import configure_prefect_env, get_store
-
-    logging.basicConfig(level=logging.INFO)
-    settings = get_settings()
-    configure_prefect_env(settings)
-    try:
-        Reconciler(get_store(settings), settings=settings).run_forever()
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()
