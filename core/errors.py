@@ -299,6 +299,36 @@ class Cancelled(PhaseFailed):
     code = "phase.cancelled"
 
 
+class SchemaMismatch(StateError):
+    """The database was created by another schema version."""
+
+    code = "state.schema"
+
+
+class BudgetExceeded(PomBoltError):
+    """A run would pass a spend limit."""
+
+    code = "budget.exceeded"
+
+
+class NoLiveVersion(StateError):
+    """A change asked of a project that has never gone live (the API answers 409: run it, or wait for it)."""
+
+    code = "state.no_live_version"
+
+
+class RunInProgress(InputError):
+    """A project already has a change or rollback in flight."""
+
+    code = "input.run_in_progress"
+
+
+class IdempotencyConflict(InputError):
+    """An ``Idempotency-Key`` was reused with a different request body."""
+
+    code = "input.idempotency_conflict"
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Tell whether a Prefect task should retry after ``exc``.
 

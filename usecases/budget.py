@@ -14,16 +14,10 @@ from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from core.errors import PomBoltError
+from core.errors import BudgetExceeded
 from core.models import Project, Run, Tenant
 from core.settings import Settings
 from core.store import Store
-
-
-class BudgetExceeded(PomBoltError):
-    """A run would pass a spend limit."""
-
-    code = "budget.exceeded"
 
 
 class Usage(BaseModel):

@@ -7,23 +7,11 @@ restore (never a force-push) and redeploys only the files that differ. Both beco
 
 from __future__ import annotations
 
-from core.errors import ConcurrentUpdate, InputError, NotFound, StateError
+from core.errors import ConcurrentUpdate, NoLiveVersion, NotFound, RunInProgress
 from core.models import TERMINAL, Project, Run, RunKind, Version
 from core.settings import Settings
 from core.store import Store
 from usecases.submit import clean_requirements
-
-
-class NoLiveVersion(StateError):
-    """A change asked of a project that has never gone live (the API answers 409: run it, or wait for it)."""
-
-    code = "state.no_live_version"
-
-
-class RunInProgress(InputError):
-    """A project already has a change or rollback in flight."""
-
-    code = "input.run_in_progress"
 
 
 def _requirements_of(store: Store, version: Version) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.errors import ConfigError, InputError, PomBoltError, RequirementsInvalid
+from core.errors import ConfigError, IdempotencyConflict, InputError, PomBoltError, RequirementsInvalid
 from core.models import IdempotencyRecord, Project, Run, RunKind, build_row, utcnow
 from core.settings import Settings
 from core.store import Store
@@ -113,12 +113,6 @@ def submit(
     A project found by name keeps its Block references unless the submission names others.
     """
     return submit_idempotent(store, tenant_id, sub, settings, key=None, request_id=request_id)
-
-
-class IdempotencyConflict(InputError):
-    """An ``Idempotency-Key`` was reused with a different request body."""
-
-    code = "input.idempotency_conflict"
 
 
 def body_fingerprint(sub: Submission) -> str:

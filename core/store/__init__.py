@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from core.errors import ConcurrentUpdate, KeyNotLive, NotFound, StateError
+from core.errors import ConcurrentUpdate, KeyNotLive, NotFound, SchemaMismatch, StateError
 from core.models import (
     SCHEMA_VERSION,
     TERMINAL,
@@ -48,12 +48,6 @@ from core.models import (
 from core.store.prepared import PreparedSet
 
 T = TypeVar("T", bound=SQLModel)
-
-
-class SchemaMismatch(StateError):
-    """The database was created by another schema version."""
-
-    code = "state.schema"
 
 
 KEY_NOT_LIVE = "API key is unknown or revoked; create a new one with 'pombolt keys create'"
