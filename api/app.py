@@ -6,15 +6,13 @@ Run it with ``uvicorn api.app:create_app --factory`` (``pombolt serve`` does).
 from __future__ import annotations
 
 import gc
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -23,8 +21,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import AppState
+from api.errors import install_error_handlers
 from api.metrics import make_registry
-from core.errors import PomBoltError
 from core.runtime import configure_prefect_env, get_store
 from core.settings import ApiSettings, Settings, get_settings
 from core.store import Store
@@ -102,11 +100,6 @@ class RequestCounter:
             self.counter.labels(scope["method"], route, str(status)).inc()
 
 
-def _printable(part: object) -> str | int:
-    """A location part safe to send as UTF-8 JSON (a lone surrogate becomes its escape, as text)."""
-    return part if isinstance(part, int) else str(part).encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _db_pool(api: ApiSettings, store: Store) -> ThreadPoolExecutor:
     threads = api.db_threads or (1 if store.engine.dialect.name == "sqlite" else 8)
     return ThreadPoolExecutor(threads, thread_name_prefix="pombolt-db")
@@ -122,8 +115,30 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     settings = settings or get_settings()
     api = api or ApiSettings()
     configure_prefect_env(settings)
-    store = get_store(settings)
-    state = AppState(
+    state = _app_state(get_store(settings), settings, api)
+    app = FastAPI(
+        title="Pom-Bolt API",
+        version="1",
+        description="Requirements in, a live web app out. Every /api route needs 'Authorization: Bearer <key>'.",
+        lifespan=_lifespan(state),
+    )
+    app.state.pombolt = state
+    registry, requests = make_registry(state.store)
+    app.state.registry = registry
+
+    from api.routes import blocks, health, projects, requirements, usage
+
+    for module in (requirements, projects, blocks, health, usage):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(RequestCounter, counter=requests)
+    app.mount("/", StaticFiles(directory=PAGE_DIR, html=True), name="page")
+    return app
+
+
+def _app_state(store: Store, settings: Settings, api: ApiSettings) -> AppState:
+    return AppState(
         store=store,
         settings=settings,
         api=api,
@@ -135,8 +150,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         db=_db_pool(api, store),
     )
 
+
+def _lifespan(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs around the app's life: WAL checkpoints, the frozen startup heap, an in-process dispatcher."""
+    store, api = state.store, state.api
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop_checkpoints = store.checkpoint_in_background()
         # the startup heap (Prefect, SQLAlchemy, pydantic: ~170k objects) is never garbage: keep full
         # collections from walking it (about 100 ms each, a stall for every request in flight)
@@ -159,35 +179,4 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             state.db.shutdown(wait=True)  # submissions in flight are written before the process goes on
             state.db = _db_pool(api, store)  # for a later lifespan of this app (threads start only when used)
 
-    app = FastAPI(
-        title="Pom-Bolt API",
-        version="1",
-        description="Requirements in, a live web app out. Every /api route needs 'Authorization: Bearer <key>'.",
-        lifespan=lifespan,
-    )
-    app.state.pombolt = state
-    registry, requests = make_registry(store)
-    app.state.registry = registry
-
-    from api.routes import blocks, health, projects, requirements, usage
-
-    for module in (requirements, projects, blocks, health, usage):
-        app.include_router(module.router)
-
-    @app.exception_handler(PomBoltError)
-    async def pombolt_error(_request: Request, exc: PomBoltError) -> JSONResponse:
-        code = 404 if exc.code == "state.not_found" else 409 if exc.code.startswith("state.") else 500
-        if exc.code.startswith(("input.", "config.")):
-            code = 422
-        return JSONResponse({"detail": exc.message, "code": exc.code, "retryable": exc.retryable}, status_code=code)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        # never echo the input: it may hold a secret, a lone surrogate or a non-finite number JSON cannot carry
-        detail = [{"loc": [_printable(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return Response(json.dumps({"detail": detail}), status_code=422, media_type="application/json")
-
-    app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
-    app.add_middleware(RequestCounter, counter=requests)
-    app.mount("/", StaticFiles(directory=PAGE_DIR, html=True), name="page")
-    return app
+    return lifespan

@@ -4,27 +4,16 @@ from the state store at each scrape."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func
-from sqlmodel import col, select
 
-from core.models import BlockBinding, Project, Run, RunStatus
+from blocks.catalog import builtin_slug
+from core.models import RunStatus
 from core.store import Store
 
 OUTCOMES = (RunStatus.verified, RunStatus.failed)
-
-
-@cache
-def _builtin_slug(ref: str) -> str:
-    """The Block type slug of a built-in target reference (``local-static`` → its Block's slug)."""
-    from blocks.catalog import SHORTHANDS
-
-    factory = SHORTHANDS["target"].get(ref)
-    return factory().get_block_type_slug() if factory is not None else "unknown"
 
 
 def target_outcomes(store: Store) -> dict[tuple[str, str], int]:
@@ -33,26 +22,10 @@ def target_outcomes(store: Store) -> dict[tuple[str, str], int]:
     A tenant's saved target counts under its Block's slug (``pombolt-s3-website``); a built-in reference
     under the built-in Block's slug; a reference whose Block was since removed under ``unknown``.
     """
-    query = (
-        select(Project.target_ref, BlockBinding.slug, Run.status, func.count())
-        .select_from(Run)
-        .join(Project, col(Run.project_id) == col(Project.id))
-        .join(
-            BlockBinding,
-            and_(
-                col(BlockBinding.tenant_id) == col(Project.tenant_id), col(BlockBinding.name) == col(Project.target_ref)
-            ),
-            isouter=True,
-        )
-        .where(col(Run.status).in_(OUTCOMES))
-        .group_by(col(Project.target_ref), col(BlockBinding.slug), col(Run.status))
-    )
-    with store.session() as s:
-        rows = s.exec(query).all()
     out: dict[tuple[str, str], int] = {}
-    for ref, slug, status, n in rows:
-        key = (slug or _builtin_slug(ref), RunStatus(status).value)
-        out[key] = out.get(key, 0) + int(n)
+    for ref, slug, status, n in store.runs_by_target(OUTCOMES):
+        key = (slug or builtin_slug("target", ref) or "unknown", status.value)
+        out[key] = out.get(key, 0) + n
     return out
 
 

@@ -1,26 +1,14 @@
-"""Request and response bodies of the public API."""
+"""Request and response bodies of the public API.
+
+The body of ``POST /api/requirements`` is the use case's own model, :class:`usecases.submit.Submission`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-_REF = r"^[a-z0-9][a-z0-9-]{0,62}$"
-
-
-class RequirementsIn(BaseModel):
-    """Body of ``POST /api/requirements``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requirements: str = Field(min_length=1, description="What the app should do, in plain words.")
-    name: str | None = Field(None, pattern=_REF, description="Project name; an existing name adds a run.")
-    generator: str | None = Field(None, pattern=_REF, description="Generator Block reference.")
-    repository: str | None = Field(None, pattern=_REF, description="Repository Block reference, or 'none'.")
-    target: str | None = Field(None, pattern=_REF, description="Deployment Block reference.")
-    cleanup_on_failure: bool = Field(False, description="Remove what a failed run created.")
+from pydantic import BaseModel, Field
 
 
 class Accepted(BaseModel):

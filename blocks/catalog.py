@@ -1,4 +1,8 @@
-"""Resolve Block references to Blocks, only among the tenant's own.
+"""The one list of Pom-Bolt's Block types, and Block references resolved only among the tenant's own.
+
+:data:`BLOCK_TYPES` names every Block type (DESIGN §4): its slug, its role (generator, repository or
+deployment target), where its class lives — imported only when needed, so listing the types imports no
+provider SDK — and the built-in shorthand that stands for an unsaved Block of it, if any.
 
 A reference is either a built-in shorthand (``offline``, ``openai``, ``local-git``, ``none``,
 ``local-static``) — an unsaved Block built from settings and the environment — or the name a tenant
@@ -7,8 +11,10 @@ saved a Block under (``acme-netlify``), looked up in the tenant's bindings in th
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, cast
 
 from prefect.blocks.core import Block
@@ -17,7 +23,29 @@ from blocks.generators.base import Generator
 from blocks.repositories.base import RepositoryTarget
 from blocks.targets.base import DeploymentTarget
 from core.errors import ConfigError, UnknownBlock
+from core.names import check_name as check_any_name
 from core.store import Store
+
+__all__ = [
+    "BLOCK_TYPES",
+    "NO_REPOSITORY",
+    "PORTS",
+    "SHORTHANDS",
+    "BlockType",
+    "Kind",
+    "block_classes",
+    "block_type",
+    "builtin_slug",
+    "check_name",
+    "document_name",
+    "register_block_types",
+    "resolve",
+    "resolve_generator",
+    "resolve_repository",
+    "resolve_target",
+    "save_block",
+    "shorthand_names",
+]
 
 Kind = Literal["generator", "repository", "target"]
 
@@ -27,47 +55,127 @@ PORTS: dict[Kind, type[Block]] = {
     "target": DeploymentTarget,
 }
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+NO_REPOSITORY = "none"
+"""The repository reference that means: keep no repository."""
 
 
-def _offline() -> Block:
-    from blocks.generators.offline import OfflineTemplateGenerator
+@dataclass(frozen=True)
+class BlockType:
+    """One Pom-Bolt Block type.
 
-    return OfflineTemplateGenerator()
+    Attributes:
+        slug: The Prefect Block type slug (every one starts ``pombolt-``).
+        role: The port the class implements.
+        module: The module holding the class.
+        class_name: The class's name in that module.
+        shorthand: The built-in reference that stands for an unsaved Block of this type, if any.
+        factory: The classmethod that builds that unsaved Block (default: the class with no arguments).
+    """
+
+    slug: str
+    role: Kind
+    module: str
+    class_name: str
+    shorthand: str | None = None
+    factory: str | None = None
+
+    def load(self) -> type[Block]:
+        """Import the class (which also registers its slug with Prefect in this process).
+
+        Raises:
+            ImportError: When the class needs a package this install lacks.
+        """
+        cls: type[Block] = getattr(importlib.import_module(self.module), self.class_name)
+        return cls
+
+    def build(self) -> Block:
+        """The unsaved Block the shorthand stands for, built from settings and the environment."""
+        cls = self.load()
+        make: Callable[[], Block] = getattr(cls, self.factory) if self.factory else cls
+        return make()
 
 
-def _openai() -> Block:
-    from blocks.generators.openai_compat import OpenAICompatibleGenerator
+BLOCK_TYPES: tuple[BlockType, ...] = (
+    BlockType(
+        "pombolt-offline-generator", "generator", "blocks.generators.offline", "OfflineTemplateGenerator", "offline"
+    ),
+    BlockType(
+        "pombolt-openai-generator",
+        "generator",
+        "blocks.generators.openai_compat",
+        "OpenAICompatibleGenerator",
+        "openai",
+        factory="from_env",
+    ),
+    BlockType("pombolt-local-git", "repository", "blocks.repositories.local_git", "LocalGitRepository", "local-git"),
+    BlockType("pombolt-github-repository", "repository", "blocks.repositories.github", "GitHubRepositoryTarget"),
+    BlockType("pombolt-git-remote", "repository", "blocks.repositories.git_remote", "GitRemoteTarget"),
+    BlockType("pombolt-local-static-site", "target", "blocks.targets.local_static", "LocalStaticSite", "local-static"),
+    BlockType("pombolt-netlify", "target", "blocks.targets.netlify", "NetlifySite"),
+    BlockType("pombolt-s3-website", "target", "blocks.targets.s3_website", "S3Website"),
+    BlockType("pombolt-cloudflare-pages", "target", "blocks.targets.cloudflare_pages", "CloudflarePagesSite"),
+    BlockType("pombolt-vercel", "target", "blocks.targets.vercel", "VercelProject"),
+    BlockType("pombolt-github-pages", "target", "blocks.targets.github_pages", "GitHubPagesSite"),
+)
 
-    block: Block = OpenAICompatibleGenerator.from_env()
-    return block
+_BY_SLUG = {t.slug: t for t in BLOCK_TYPES}
 
 
-def _local_git() -> Block:
-    from blocks.repositories.local_git import LocalGitRepository
+def block_type(slug: str) -> BlockType | None:
+    """The Pom-Bolt Block type with this slug, or None."""
+    return _BY_SLUG.get(slug)
 
-    return LocalGitRepository()
+
+def block_classes() -> list[type[Block]]:
+    """Every Pom-Bolt Block class that is importable in this install (in :data:`BLOCK_TYPES` order)."""
+    found: list[type[Block]] = []
+    for block_type_ in BLOCK_TYPES:
+        try:
+            found.append(block_type_.load())
+        except (ImportError, AttributeError):
+            continue
+    return found
 
 
-def _local_static() -> Block:
-    from blocks.targets.local_static import LocalStaticSite
+def register_block_types() -> list[str]:
+    """Register every importable Block type and its schema with the Prefect API; return their slugs."""
+    slugs = []
+    for cls in block_classes():
+        cls.register_type_and_schema()
+        slugs.append(cls.get_block_type_slug())
+    return slugs
 
-    return LocalStaticSite()
+
+# --- built-in shorthands ---------------------------------------------------------------------------
+def _shorthands(kind: Kind) -> dict[str, BlockType]:
+    return {t.shorthand: t for t in BLOCK_TYPES if t.role == kind and t.shorthand}
 
 
 SHORTHANDS: dict[Kind, dict[str, Callable[[], Block]]] = {
-    "generator": {"offline": _offline, "openai": _openai},
-    "repository": {"local-git": _local_git},
-    "target": {"local-static": _local_static},
+    kind: {name: t.build for name, t in _shorthands(kind).items()} for kind in PORTS
 }
+"""Built-in reference → builder of its unsaved Block, per kind (a view of :data:`BLOCK_TYPES`)."""
 
 
 def shorthand_names(kind: Kind) -> list[str]:
     """Built-in references for a kind of Block."""
-    names = list(SHORTHANDS[kind])
-    return [*names, "none"] if kind == "repository" else names
+    names = list(_shorthands(kind))
+    return [*names, NO_REPOSITORY] if kind == "repository" else names
 
 
+def builtin_slug(kind: Kind, ref: str) -> str | None:
+    """The Block type slug a built-in reference stands for (``local-static`` → ``pombolt-local-static-site``).
+
+    Nothing is imported or built, so this works without the environment a Block would need (an API key).
+
+    Returns:
+        The slug, or None when ``ref`` is not a built-in reference of that kind (``none`` included).
+    """
+    found = _shorthands(kind).get(ref)
+    return found.slug if found is not None else None
+
+
+# --- tenant Blocks ---------------------------------------------------------------------------------
 def document_name(tenant_id: str, name: str) -> str:
     """The Prefect Block document name a tenant's Block is saved under."""
     safe = re.sub(r"[^a-z0-9-]", "-", tenant_id.lower())
@@ -75,14 +183,21 @@ def document_name(tenant_id: str, name: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """Validate a Block name chosen by a tenant.
+    """Validate a Block name chosen by a tenant (the rule of :mod:`core.names`).
 
     Raises:
         ConfigError: When the name is not lowercase letters, digits and dashes.
     """
-    if not _NAME.match(name):
-        raise ConfigError(f"Block name {name!r} is invalid; use 1-63 lowercase letters, digits and dashes")
-    return name
+    return check_any_name(name, "Block name")
+
+
+def save_block(store: Store, tenant_id: str, name: str, block: Block) -> str:
+    """Save a Block as the tenant's ``name`` (replacing an earlier one) and return its document name."""
+    check_name(name)
+    doc = document_name(tenant_id, name)
+    block.save(doc, overwrite=True)
+    store.bind_block(tenant_id, name, block.get_block_type_slug(), doc)
+    return doc
 
 
 def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | None:
@@ -91,11 +206,11 @@ def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | No
     Raises:
         UnknownBlock: When the tenant owns no Block by that name, or it is of the wrong kind.
     """
-    if kind == "repository" and ref == "none":
+    if kind == "repository" and ref == NO_REPOSITORY:
         return None
-    factory = SHORTHANDS[kind].get(ref)
-    if factory is not None:
-        return factory()
+    builtin = _shorthands(kind).get(ref)
+    if builtin is not None:
+        return builtin.build()
     binding = store.find_block(tenant_id, ref)
     if binding is None:
         choices = ", ".join(shorthand_names(kind))
@@ -103,9 +218,7 @@ def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | No
             f"no {kind} Block named {ref!r}; save one first (PUT /api/blocks/SLUG/{ref} or "
             f"'pombolt blocks save') or use a built-in: {choices}"
         )
-    from usecases.setup import block_classes
-
-    block_classes()  # import every Block class: a fresh worker process knows none of our slugs otherwise
+    _import_class(binding.slug)  # a fresh worker process knows none of our slugs until the class is imported
     try:
         block = Block.load(f"{binding.slug}/{binding.document_name}")
     except ValueError as exc:
@@ -113,6 +226,17 @@ def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | No
     if not isinstance(block, PORTS[kind]):
         raise UnknownBlock(f"Block {ref!r} is a {binding.slug}, which cannot be used as a {kind}")
     return block
+
+
+def _import_class(slug: str) -> None:
+    found = block_type(slug)
+    if found is None:
+        block_classes()  # not one of ours: import them all, in case a class registers it
+        return
+    try:
+        found.load()
+    except ImportError as exc:
+        raise UnknownBlock(f"Block type {slug} needs a package this install lacks ({exc.name})") from exc
 
 
 def resolve_generator(ref: str, *, tenant_id: str, store: Store) -> Generator:
@@ -135,12 +259,3 @@ def _required(kind: Kind, ref: str, tenant_id: str, store: Store) -> Block:
     if block is None:
         raise ConfigError(f"{kind} reference {ref!r} names no Block")
     return block
-
-
-def save_block(store: Store, tenant_id: str, name: str, block: Block) -> str:
-    """Save a Block as the tenant's ``name`` (replacing an earlier one) and return its document name."""
-    check_name(name)
-    doc = document_name(tenant_id, name)
-    block.save(doc, overwrite=True)
-    store.bind_block(tenant_id, name, block.get_block_type_slug(), doc)
-    return doc

@@ -1,36 +1,46 @@
-"""Pom-Bolt's error hierarchy.
+"""Pom-Bolt's error hierarchy, and the one table that maps an error code to an HTTP status.
 
 Every error Pom-Bolt raises on purpose is a :class:`PomBoltError`. Each carries a stable ``code`` (for
 APIs, the database and tests), a ``retryable`` flag (Prefect task retries consult it) and a message that
 says what was wrong and what to do. Messages never contain secrets: errors are built from our own words
-and redacted provider text, never from a raw request.
+and redacted provider text, never from a raw request. The whole tree (``retry`` is the default flag,
+``HTTP`` what :func:`http_status` answers; a unit test holds this drawing to the code):
 
-    PomBoltError
-    ├── ConfigError                 config.*        (not retryable) settings, Blocks, data dir
-    │   ├── UnknownBlock            config.unknown_block
-    │   └── DataDirUnwritable       config.data_dir_unwritable
-    ├── InputError                  input.*         (not retryable) what a user sent us
-    │   └── RequirementsInvalid     input.requirements
-    ├── UnsafeOutput                output.*        (not retryable) generated files break a path rule
-    │   └── PathRuleViolation       output.path_rule
-    ├── StateError                  state.*         the state store
-    │   ├── NotFound                state.not_found
-    │   ├── IllegalTransition       state.illegal_transition
-    │   └── ConcurrentUpdate        state.concurrent_update   (retryable)
-    ├── StorageError                storage.*       snapshots and blobs
-    │   ├── SnapshotCorrupt         storage.snapshot_corrupt
-    │   └── BlobMissing             storage.blob_missing
-    ├── ProviderError               provider.*      an outside service (LLM, GitHub, Netlify, ...)
-    │   ├── AuthFailed              provider.auth             (not retryable)
-    │   ├── RateLimited             provider.rate_limited     (retryable)
-    │   ├── ProviderUnavailable     provider.unavailable      (retryable)
-    │   ├── ProviderRejected        provider.rejected         (not retryable: a 4xx we cannot fix by waiting)
-    │   └── Conflict                provider.conflict         (not retryable: someone else's resource)
-    └── PhaseFailed                 phase.*         a pipeline phase gave a definite "no"
-        ├── CheckFailed             phase.check
-        ├── BuildFailed             phase.build
-        ├── DeployFailed            phase.deploy
-        └── VerifyFailed            phase.verify              (retryable)
+    class                       code                        retry  HTTP  what went wrong
+    PomBoltError                pombolt.error               no     500   the base of every error below
+    ├── ConfigError             config.invalid              no     422   settings, Block references, names
+    │   ├── UnknownBlock        config.unknown_block        no     422   a Block the tenant does not own
+    │   └── DataDirUnwritable   config.data_dir_unwritable  no     500   the data dir cannot be written
+    ├── InputError              input.invalid               no     422   what a user sent us
+    │   ├── RequirementsInvalid input.requirements          no     422   requirements empty or too long
+    │   ├── RunInProgress       input.run_in_progress       no     409   a change or rollback is in flight
+    │   └── IdempotencyConflict input.idempotency_conflict  no     409   a key reused with another body
+    ├── UnsafeOutput            output.unsafe               no     500   generated output is unsafe
+    │   └── PathRuleViolation   output.path_rule            no     500   a generated file breaks a path rule
+    ├── StateError              state.error                 no     409   the state store refused
+    │   ├── NotFound            state.not_found             no     404   no such row (or another tenant's)
+    │   ├── IllegalTransition   state.illegal_transition    no     409   the run state machine says no
+    │   ├── ConcurrentUpdate    state.concurrent_update     yes    409   another writer changed the row first
+    │   ├── KeyNotLive          state.key_not_live          no     401   the API key is unknown or revoked
+    │   ├── NoLiveVersion       state.no_live_version       no     409   a change before the first version
+    │   └── SchemaMismatch      state.schema                no     500   the database has another schema
+    ├── StorageError            storage.error               yes    503   snapshots and blobs
+    │   ├── SnapshotCorrupt     storage.snapshot_corrupt    no     500   a manifest is unreadable or wrong
+    │   └── BlobMissing         storage.blob_missing        no     500   a snapshot's blob is gone
+    ├── ProviderError           provider.error              no     502   an outside service (LLM, GitHub, ...)
+    │   ├── AuthFailed          provider.auth               no     502   it rejected our credentials
+    │   ├── RateLimited         provider.rate_limited       yes    503   it asked us to slow down
+    │   ├── ProviderUnavailable provider.unavailable        yes    503   unreachable, or a 5xx
+    │   ├── ProviderRejected    provider.rejected           no     502   a 4xx waiting will not fix
+    │   └── Conflict            provider.conflict           no     502   the resource is someone else's
+    ├── BudgetExceeded          budget.exceeded             no     402   a run would pass a spend limit
+    └── PhaseFailed             phase.failed                no     500   a pipeline phase gave a definite "no"
+        ├── GenerationFailed    phase.generate              no     500   the generator gave nothing usable
+        ├── CheckFailed         phase.check                 no     500   static checks failed
+        ├── BuildFailed         phase.build                 no     500   the build failed
+        ├── DeployFailed        phase.deploy                no     500   the target reported a failed deploy
+        ├── VerifyFailed        phase.verify                yes    500   the live URL did not serve the site
+        └── Cancelled           phase.cancelled             no     500   the run was cancelled
 
 Lower-level exceptions are translated at the boundary with ``raise OurError(...) from exc``.
 """
@@ -47,15 +57,17 @@ class PomBoltError(Exception):
         code: Stable machine-readable code, e.g. ``provider.auth``.
         retryable: Whether retrying the same operation later may succeed.
         message: One line that says what was wrong and what to do.
+        field: The input field at fault, when the error is about one (the API answers a field-level 422).
     """
 
     code: ClassVar[str] = "pombolt.error"
     default_retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = self.default_retryable if retryable is None else retryable
+        self.field = field
 
     def to_dict(self) -> dict[str, object]:
         """Return the error as a JSON-ready mapping (``code``, ``message``, ``retryable``)."""
@@ -63,12 +75,12 @@ class PomBoltError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep errors picklable across Prefect result persistence and process boundaries.
-        return (_rebuild, (type(self), self.message, self.retryable))
+        return (_rebuild, (type(self), self.message, self.retryable, self.field))
 
 
-def _rebuild(cls: type[PomBoltError], message: str, retryable: bool) -> PomBoltError:
+def _rebuild(cls: type[PomBoltError], message: str, retryable: bool, field: str | None = None) -> PomBoltError:
     err = cls.__new__(cls)
-    PomBoltError.__init__(err, message, retryable=retryable)
+    PomBoltError.__init__(err, message, retryable=retryable, field=field)
     return err
 
 
@@ -102,6 +114,18 @@ class RequirementsInvalid(InputError):
     """The requirements text is empty or too long."""
 
     code = "input.requirements"
+
+
+class RunInProgress(InputError):
+    """A project already has a change or rollback in flight."""
+
+    code = "input.run_in_progress"
+
+
+class IdempotencyConflict(InputError):
+    """An ``Idempotency-Key`` was reused with a different request body."""
+
+    code = "input.idempotency_conflict"
 
 
 # --- generated output ----------------------------------------------------------------------------
@@ -168,6 +192,18 @@ class KeyNotLive(StateError):
     """The API key a write was made under is unknown, revoked, or another tenant's (checked in the write's own read)."""
 
     code = "state.key_not_live"
+
+
+class NoLiveVersion(StateError):
+    """A change asked of a project that has never gone live (the API answers 409: run it, or wait for it)."""
+
+    code = "state.no_live_version"
+
+
+class SchemaMismatch(StateError):
+    """The database was created by another schema version."""
+
+    code = "state.schema"
 
 
 # --- storage -------------------------------------------------------------------------------------
@@ -255,6 +291,13 @@ class Conflict(ProviderError):
     code = "provider.conflict"
 
 
+# --- spend ---------------------------------------------------------------------------------------
+class BudgetExceeded(PomBoltError):
+    """A run would pass a spend limit."""
+
+    code = "budget.exceeded"
+
+
 # --- phases --------------------------------------------------------------------------------------
 class PhaseFailed(PomBoltError):
     """A pipeline phase ended with a definite failure."""
@@ -299,36 +342,6 @@ class Cancelled(PhaseFailed):
     code = "phase.cancelled"
 
 
-class SchemaMismatch(StateError):
-    """The database was created by another schema version."""
-
-    code = "state.schema"
-
-
-class BudgetExceeded(PomBoltError):
-    """A run would pass a spend limit."""
-
-    code = "budget.exceeded"
-
-
-class NoLiveVersion(StateError):
-    """A change asked of a project that has never gone live (the API answers 409: run it, or wait for it)."""
-
-    code = "state.no_live_version"
-
-
-class RunInProgress(InputError):
-    """A project already has a change or rollback in flight."""
-
-    code = "input.run_in_progress"
-
-
-class IdempotencyConflict(InputError):
-    """An ``Idempotency-Key`` was reused with a different request body."""
-
-    code = "input.idempotency_conflict"
-
-
 def is_retryable(exc: BaseException) -> bool:
     """Tell whether a Prefect task should retry after ``exc``.
 
@@ -336,3 +349,44 @@ def is_retryable(exc: BaseException) -> bool:
     so a deterministic failure does not burn retries.
     """
     return isinstance(exc, PomBoltError) and exc.retryable
+
+
+# --- HTTP status ---------------------------------------------------------------------------------
+#: Error code -> HTTP status. A ``<family>.*`` entry answers for every code of that family without an
+#: entry of its own; a code of a family not listed answers :data:`FALLBACK_STATUS`.
+HTTP_STATUS: dict[str, int] = {
+    "config.*": 422,  # a setting, Block reference or name the caller chose
+    "config.data_dir_unwritable": 500,  # the server's own disk
+    "input.*": 422,
+    "input.run_in_progress": 409,
+    "input.idempotency_conflict": 409,
+    "output.*": 500,
+    "state.*": 409,
+    "state.not_found": 404,
+    "state.key_not_live": 401,
+    "state.no_live_version": 409,
+    "state.schema": 500,  # the server's database needs a migration
+    "storage.*": 503,  # storage did not answer: try again
+    "storage.snapshot_corrupt": 500,
+    "storage.blob_missing": 500,
+    "provider.*": 502,  # an outside service said no
+    "provider.rate_limited": 503,  # ... or asked us to wait
+    "provider.unavailable": 503,
+    "budget.*": 402,
+    "budget.exceeded": 402,
+    "phase.*": 500,
+}
+FALLBACK_STATUS = 500
+
+
+def status_for_code(code: str) -> int:
+    """The HTTP status of an error code: its own entry in :data:`HTTP_STATUS`, else its family's, else 500."""
+    exact = HTTP_STATUS.get(code)
+    if exact is not None:
+        return exact
+    return HTTP_STATUS.get(code.partition(".")[0] + ".*", FALLBACK_STATUS)
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status the API answers ``exc`` with (500 for anything that is not a :class:`PomBoltError`)."""
+    return status_for_code(exc.code) if isinstance(exc, PomBoltError) else FALLBACK_STATUS

@@ -5,7 +5,7 @@
 time. Requests are retried with tenacity on transient failures (transport errors, 429, 502/503/504, 500
 for idempotent calls, GitHub secondary rate limits), honouring ``Retry-After`` and ``x-ratelimit-reset``
 within the bounds of :class:`~core.settings.Timeouts`. What is left is translated into
-:mod:`core.errors`. ``redact`` and :class:`RedactingFilter` keep tokens out of logs and messages.
+:mod:`core.errors`. Tokens are kept out of logs and messages by :mod:`core.redaction`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
-import re
 import threading
 import time
-import weakref
 from collections.abc import Generator, Iterable, Mapping
-from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypedDict, Unpack
 
@@ -27,6 +25,7 @@ import tenacity
 from pydantic import BaseModel, SecretStr
 
 from core.errors import AuthFailed, ProviderError, ProviderRejected, ProviderUnavailable, RateLimited
+from core.redaction import get_request_id, install_redaction, redact, register_secret
 from core.settings import Timeouts, get_settings
 
 log = logging.getLogger("pombolt.http")
@@ -43,99 +42,6 @@ _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _IDEMPOTENT = _READS | {"PUT", "DELETE"}
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # safe to repeat any method
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-# --- request id ----------------------------------------------------------------------------------
-current_request_id: ContextVar[str | None] = ContextVar("pombolt_request_id", default=None)
-
-
-def set_request_id(request_id: str | None) -> Token[str | None]:
-    """Set the ``X-Request-Id`` sent by clients that were not given one (once per flow run)."""
-    return current_request_id.set(request_id)
-
-
-def get_request_id() -> str | None:
-    """Return the request id of the current context, if any."""
-    return current_request_id.get()
-
-
-# --- redaction -----------------------------------------------------------------------------------
-_MASK = "***"
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n,}]+"), r"\1" + _MASK),
-    (re.compile(r"(?i)x-access-token:[^@\s]+@"), "x-access-token:" + _MASK + "@"),
-    (re.compile(r"(://)[^/\s@]+@"), r"\1" + _MASK + "@"),  # any userinfo in a URL
-    (re.compile(r"\bgithub_pat_\w{8,}"), "github_pat_" + _MASK),
-    (re.compile(r"\b(gh[pousr]_)[A-Za-z0-9]{8,}"), r"\1" + _MASK),
-    (re.compile(r"\b(sk-)[\w-]{8,}"), r"\1" + _MASK),
-    (re.compile(r"(?i)\b(bearer\s+)[\w.~+/=-]{8,}"), r"\1" + _MASK),
-    (re.compile(r"(?i)\b(token\s+)(?=[\w.~+/=-]*\d)[\w.~+/=-]{16,}"), r"\1" + _MASK),
-    (re.compile(r"(?i)\b((?:access_)?token|api_?key|client_secret|password)=[^&\s'\"]+"), r"\1=" + _MASK),
-)
-_SECRETS: weakref.WeakSet[SecretStr] = weakref.WeakSet()  # masked while some client still holds them
-_SECRETS_LOCK = threading.Lock()
-_MIN_SECRET = 6  # shorter values would mangle ordinary text
-
-
-def register_secret(secret: SecretStr) -> None:
-    """Mask ``secret`` in every redacted text for as long as the object is alive."""
-    if len(secret.get_secret_value()) >= _MIN_SECRET:
-        with _SECRETS_LOCK:
-            _SECRETS.add(secret)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask secret values and common token shapes in ``text``.
-
-    Args:
-        text: Any text that may hold a secret (a log line, a provider message, a URL).
-        secrets: Extra values to mask, besides the process-wide registry.
-
-    Returns:
-        The text with each secret replaced by ``***``.
-    """
-    values = {s for s in secrets if len(s) >= _MIN_SECRET}
-    with _SECRETS_LOCK:
-        registered = list(_SECRETS)
-    values.update(s.get_secret_value() for s in registered)
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, _MASK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's formatted message in place."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Replace ``record.msg``/``args`` by their redacted rendering; never drops a record."""
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the logging module's problem, not ours
-            return True
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_FILTER = RedactingFilter()
-_LOGGER_ROOTS = ("pombolt", "httpx", "httpcore")
-
-
-def install_redaction(roots: Iterable[str] = _LOGGER_ROOTS) -> None:
-    """Attach :class:`RedactingFilter` to each root logger and every existing descendant.
-
-    Logger filters do not apply to records propagated from children, so every logger in the
-    hierarchy gets the filter. Idempotent; ``make_client`` calls it, and entry points should call it
-    after imports so module loggers created since are covered too.
-    """
-    prefixes = tuple(roots)
-    children = tuple(p + "." for p in prefixes)
-    for name in [*prefixes, *(n for n in list(logging.root.manager.loggerDict) if n.startswith(children))]:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
 
 
 # --- client --------------------------------------------------------------------------------------
@@ -195,6 +101,11 @@ def _wait_hint(response: httpx.Response) -> float | None:
     return None
 
 
+def _last_outcome(state: tenacity.RetryCallState) -> Any:
+    """What the last attempt gave, once the retries ran out (a response, or its exception raised again)."""
+    return state.outcome.result() if state.outcome else None
+
+
 def _provider_message(response: httpx.Response) -> str:
     """Extract the provider's own explanation from an error body, redacted and truncated."""
     body: Any = None
@@ -210,6 +121,24 @@ def _provider_message(response: httpx.Response) -> str:
     text = ": ".join(found) or response.text.strip() or response.reason_phrase
     text = redact(" ".join(text.split()))
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+@dataclass
+class _Attempts:
+    """One request across its attempts: what it is, and how many attempts it has made so far."""
+
+    request: httpx.Request
+    count: int = 0
+
+    @property
+    def method(self) -> str:
+        """The request's method."""
+        return self.request.method
+
+    @property
+    def where(self) -> str:
+        """``METHOD /path`` for messages (the path redacted)."""
+        return f"{self.request.method} {redact(self.request.url.path)}"
 
 
 class ProviderClient:
@@ -284,57 +213,17 @@ class ProviderClient:
         method = method.upper()
         safe = method in _IDEMPOTENT if idempotent is None else idempotent
         allowed = frozenset(expected)
-        extra = dict(headers or {})
-        request_id = self._request_id or get_request_id()
-        if request_id and "X-Request-Id" not in extra:
-            extra["X-Request-Id"] = request_id
-        url = self._client.build_request(method, path, params=params).url
-        where, attempt = f"{method} {redact(url.path)}", 0
-
-        def once() -> httpx.Response:
-            nonlocal attempt
-            attempt += 1
-            with self._lock:
-                self.stats.requests += 1
-                self.stats.writes += int(method not in _READS)
-            started = time.monotonic()
-            try:
-                response = self._client.request(method, path, params=params, json=json, content=content, headers=extra)
-            except httpx.TransportError as exc:
-                self._log(method, url, type(exc).__name__, started, attempt)
-                raise
-            self._log(method, url, str(response.status_code), started, attempt)
-            return response
-
-        def retry_response(response: httpx.Response) -> bool:
-            status = response.status_code
-            if status in allowed:
-                return False
-            return _is_rate_limited(response) or status in (502, 503, 504) or (status == 500 and safe)
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(
-                lambda e: isinstance(e, _NOT_SENT) or (safe and isinstance(e, _TRANSIENT))
-            )
-            | tenacity.retry_if_result(retry_response),
-            wait=self._wait,
-            stop=tenacity.stop_after_attempt(self._timeouts.http_attempts)
-            | tenacity.stop_before_delay(self._timeouts.http_total_retry),
-            before_sleep=self._count_retry,
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        built = self._client.build_request(
+            method, path, params=params, json=json, content=content, headers=self._headers(headers)
         )
+        attempts = _Attempts(built)  # each attempt sends the same request (the token is set at send time)
         try:
-            response: httpx.Response = retrying(once)
+            response: httpx.Response = self._retrying(safe, allowed)(self._send, attempts)
         except httpx.TransportError as exc:
-            reason = redact(str(exc))[:MAX_MESSAGE] or "no detail"
-            raise ProviderUnavailable(
-                self.provider,
-                f"{where} failed after {attempt} attempt(s): {type(exc).__name__} ({reason})",
-                retryable=isinstance(exc, _TRANSIENT),
-            ) from exc
+            raise self._unreachable(exc, attempts) from exc
         if response.status_code < 400 or response.status_code in allowed:
             return response
-        raise self._translate(response, where, attempt)
+        raise self._translate(response, attempts.where, attempts.count)
 
     def get(self, path: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """``request("GET", path, ...)``."""
@@ -373,6 +262,58 @@ class ProviderClient:
             raise ProviderError(self.provider, f"{where} returned a body that is not JSON ({kind})") from exc
 
     # --- internals -------------------------------------------------------------------------------
+    def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The request's own headers, plus ``X-Request-Id`` (the client's, else the context's) unless given."""
+        extra = dict(headers or {})
+        request_id = self._request_id or get_request_id()
+        if request_id and "X-Request-Id" not in extra:
+            extra["X-Request-Id"] = request_id
+        return extra
+
+    def _send(self, attempts: _Attempts) -> httpx.Response:
+        """One attempt: counted, sent and logged (a transport error is logged, then raised)."""
+        attempts.count += 1
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.writes += int(attempts.method not in _READS)
+        started = time.monotonic()
+        try:
+            response = self._client.send(attempts.request)
+        except httpx.TransportError as exc:
+            self._log(attempts, type(exc).__name__, started)
+            raise
+        self._log(attempts, str(response.status_code), started)
+        return response
+
+    def _retrying(self, safe: bool, allowed: frozenset[int]) -> tenacity.Retrying:
+        """The retry policy of one request: what is retried, how long to wait, when to give up."""
+
+        def retry_response(response: httpx.Response) -> bool:
+            status = response.status_code
+            if status in allowed:
+                return False
+            return _is_rate_limited(response) or status in (502, 503, 504) or (status == 500 and safe)
+
+        def retry_error(exc: BaseException) -> bool:
+            return isinstance(exc, _NOT_SENT) or (safe and isinstance(exc, _TRANSIENT))
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(retry_error) | tenacity.retry_if_result(retry_response),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(self._timeouts.http_attempts)
+            | tenacity.stop_before_delay(self._timeouts.http_total_retry),
+            before_sleep=self._count_retry,
+            retry_error_callback=_last_outcome,  # the last response, translated by the caller
+        )
+
+    def _unreachable(self, exc: httpx.TransportError, attempts: _Attempts) -> ProviderUnavailable:
+        reason = redact(str(exc))[:MAX_MESSAGE] or "no detail"
+        return ProviderUnavailable(
+            self.provider,
+            f"{attempts.where} failed after {attempts.count} attempt(s): {type(exc).__name__} ({reason})",
+            retryable=isinstance(exc, _TRANSIENT),
+        )
+
     def _wait(self, state: tenacity.RetryCallState) -> float:
         outcome = state.outcome
         if outcome is not None and not outcome.failed:
@@ -385,9 +326,10 @@ class ProviderClient:
         with self._lock:
             self.stats.retries += 1
 
-    def _log(self, method: str, url: httpx.URL, result: str, started: float, attempt: int) -> None:
+    def _log(self, attempts: _Attempts, result: str, started: float) -> None:
         elapsed = (time.monotonic() - started) * 1000
-        log.debug("%s %s -> %s (%d ms, attempt %d)", method, redact(str(url)), result, elapsed, attempt)
+        url = redact(str(attempts.request.url))
+        log.debug("%s %s -> %s (%d ms, attempt %d)", attempts.method, url, result, elapsed, attempts.count)
 
     def _translate(self, response: httpx.Response, where: str, attempts: int) -> ProviderError:
         status = response.status_code

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticUndefined
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlalchemy.orm import configure_mappers
@@ -164,6 +165,39 @@ class Project(SQLModel, table=True):
     version: int = 1
 
 
+class RunDetails(BaseModel):
+    """Typed view of :attr:`Run.details`: what a run carries beyond its columns.
+
+    Read it with :meth:`Run.info`; write it back with ``details=info.model_copy(update=...).as_json()``. Keys
+    it does not name are kept as they are.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    base_requirements: str | None = None
+    """Change runs: the requirements of the version being changed (what the generator builds on)."""
+    combined_requirements: str | None = None
+    """Change and rollback runs: every requirement the resulting version answers, in order."""
+    rollback_to: int | None = None
+    """Rollback and redeploy runs: the number of the version put back."""
+    redeploy: bool = False
+    """Whether flow ``redeploy`` made the run (a rollback to a version, usually the latest)."""
+    effective_kind: RunKind | None = None
+    """Retry runs: the kind of the run retried (create, change or rollback)."""
+    crash_restarts: int = 0
+    """How many times the reconciler restarted the run after its flow run crashed."""
+    crashed_flow_runs: list[str] = []
+    """The flow runs that crashed while running it."""
+
+    def requirements(self, run: Run) -> str:
+        """Everything the run's version answers: the combined requirements, or the run's own text."""
+        return self.combined_requirements or run.requirements
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON to store in :attr:`Run.details` (fields never set are left out)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
 class Run(SQLModel, table=True):
     """One execution of the pipeline for a project."""
 
@@ -197,6 +231,10 @@ class Run(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     version: int = 1
+
+    def info(self) -> RunDetails:
+        """The run's details, typed."""
+        return RunDetails.model_validate(self.details or {})
 
 
 class PhaseRun(SQLModel, table=True):

@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.flows import Flow
+
 from blocks.catalog import resolve
 from blocks.repositories.base import RepositoryState, RepositoryTarget
 from blocks.targets.base import DeploymentTarget, SiteState
-from core.errors import PomBoltError
-from core.models import Run
+from core.errors import Cancelled, PomBoltError
+from core.models import Run, RunStatus
+from core.runtime import get_store
 from core.store import Store
 
 log = logging.getLogger("pombolt.compensation")
@@ -49,3 +53,17 @@ def compensate(store: Store, run: Run, logger: Any | None) -> list[str]:
     for item in removed:
         logger.info("compensation removed %s created by run %s", item, run.id)
     return removed
+
+
+def on_cancel(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """Prefect cancellation hook of the pipeline: mark the run cancelled and remove what it created."""
+    run_id = str(flow_run.parameters.get("run_id", ""))
+    if not run_id:
+        return
+    store = get_store()
+    run = store.get_run(run_id)
+    if run.status in (RunStatus.queued, RunStatus.dispatched, RunStatus.running):
+        run = store.transition(
+            run, RunStatus.cancelled, error_code=Cancelled.code, error_message="the run was cancelled"
+        )
+    compensate(store, run, None)

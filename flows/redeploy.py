@@ -31,5 +31,5 @@ def redeploy(project_id: str, version: int | None = None) -> RunSummary:
         raise NotFound(f"project {project.name!r} has no version to redeploy yet; run it first")
     number = version if version is not None else versions[-1].number
     run = create_rollback_run(store, project, number)
-    run = store.update(store.reload(run), details={**run.details, "redeploy": True})
+    run = store.update(store.reload(run), details=run.info().model_copy(update={"redeploy": True}).as_json())
     return requirements_to_deployment(run.id)

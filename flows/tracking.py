@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from prefect import get_run_logger, tags
+from prefect import Task, get_run_logger, tags
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -25,9 +25,11 @@ from prefect.events import emit_event
 
 from core.errors import PomBoltError
 from core.models import PHASES, Phase, PhaseStatus, Project, Run, RunStatus
-from core.runtime import get_store
+from core.redaction import safe_message
+from core.runtime import get_snapshots, get_store
 from core.store import Store
 from flows.tracing import phase_span
+from tasks._phase import Reuse, still_holds
 
 T = TypeVar("T")
 log = logging.getLogger("pombolt.flow")
@@ -35,7 +37,7 @@ log = logging.getLogger("pombolt.flow")
 
 def _set_request_id(request_id: str) -> None:
     from core import redaction as request_log
-    from core.http import set_request_id
+    from core.redaction import set_request_id
 
     set_request_id(request_id)  # outgoing calls send it as X-Request-Id
     request_log.install()  # every log record made in this context carries it as ``request_id``
@@ -85,10 +87,8 @@ class RunTracker:
 
     def fail(self, phase: Phase, exc: BaseException) -> None:
         """Record the error and mark the run failed."""
-        if isinstance(exc, PomBoltError):
-            code, message, retryable = exc.code, exc.message, exc.retryable
-        else:
-            code, message, retryable = "internal", f"{type(exc).__name__}: {exc}"[:1000], False
+        code, retryable = (exc.code, exc.retryable) if isinstance(exc, PomBoltError) else ("internal", False)
+        message = safe_message(exc)  # redacted and bounded: foreign exception text may quote a secret
         run = self.store.reload(self.run)
         if run.status == RunStatus.running:
             self.run = self.store.transition(
@@ -131,12 +131,15 @@ class RunTracker:
     def call(
         self,
         phase: Phase,
-        task: Callable[..., Any],
+        task: Task[..., Any],
         *,
         detail: Callable[[Any], dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run one phase's task, recording start, end, cached-ness and failure.
+
+        A cached result the phase no longer trusts (:func:`tasks._phase.still_holds`: what it points to was lost
+        from storage, or the branch moved on) is computed again, past the cache.
 
         Raises:
             Exception: The task's error, after it was recorded on the run.
@@ -144,16 +147,22 @@ class RunTracker:
         with phase_span(self.run.id, phase.value, self.run.request_id) as span:
             try:
                 result, cached = self._call(phase, task, detail, kwargs)
+                if cached and not still_holds(task, result, self._reuse()):
+                    self.logger().warning("phase %s: its cached result no longer holds; running it again", phase.value)
+                    result, cached = self._call(phase, task.with_options(refresh_cache=True), detail, kwargs)
             except BaseException as exc:
                 span.fail(exc)
                 raise
             span.set("pombolt.cached", cached)
             return result
 
+    def _reuse(self) -> Reuse:
+        return Reuse(snapshots=get_snapshots(self.run.tenant_id), project=self.project)
+
     def _call(
         self,
         phase: Phase,
-        task: Callable[..., Any],
+        task: Task[..., Any],
         detail: Callable[[Any], dict[str, Any]] | None,
         kwargs: dict[str, Any],
     ) -> tuple[Any, bool]:

@@ -30,11 +30,8 @@ class LiveCheckSummary(BaseModel):
 @task(name="check-live-site", cache_policy=NO_CACHE, timeout_seconds=get_settings().timeouts.task_verify)
 def check_live_site(version_id: str) -> bool:
     """Re-check one version's live URL; record the outcome and emit an event when it failed."""
-    from core.models import Version
-
     store = get_store()
-    with store.session() as s:
-        version = s.get(Version, version_id)
+    version = store.find_version(version_id)
     if version is None:
         return True  # removed since the pass started: nothing to check
     check = check_version(store, version)

@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 
 from core.errors import BuildFailed, ConfigError, PathRuleViolation
 from core.files import GeneratedFile, check_path, untrusted_file, validate_files
-from core.http import redact
+from core.redaction import redact
 from core.settings import Limits
 
 __all__ = [
@@ -285,6 +285,37 @@ def _collect(root: Path, limits: Limits) -> list[GeneratedFile]:
     return validate_files(files, limits=limits, allow_workflows=True)
 
 
+def _steps(npm: str, src: Path, package: Mapping[str, Any]) -> list[list[str]]:
+    """``npm ci`` with a lockfile (``npm install`` with dependencies but none), then ``npm run build``."""
+    steps: list[list[str]] = []
+    if any((src / name).is_file() for name in LOCKFILES):
+        steps.append([npm, "ci"])
+    elif package.get("dependencies") or package.get("devDependencies"):
+        steps.append([npm, "install"])
+    steps.append([npm, "run", "build"])
+    return steps
+
+
+def _run_steps(
+    steps: list[list[str]], src: Path, env: Mapping[str, str], log: _Log, *, started: float, timeout: float
+) -> list[str]:
+    """Run the steps in order within one deadline; return their labels (``npm ci``, ``npm run build``)."""
+    labels = [" ".join(["npm", *step[1:]]) for step in steps]
+    try:
+        for argv, label in zip(steps, labels, strict=True):
+            _run_step(argv, src, env, log, started + timeout, label)
+    except _Stop as stop:
+        raise BuildFailed(_failure(stop, timeout, log.cap, log)) from None
+    return labels
+
+
+def _collect_output(src: Path, out_name: str, limits: Limits) -> list[GeneratedFile]:
+    try:
+        return _collect(src / out_name, limits)
+    except PathRuleViolation as exc:
+        raise BuildFailed(f"build output {out_name}/ breaks a path rule: {exc.message}") from exc
+
+
 def run_build(
     project: Path,
     *,
@@ -328,27 +359,10 @@ def run_build(
             raise BuildFailed("package.json has no 'build' script; nothing to build")
         if sandboxed():
             _hand_over(work)
-        steps: list[list[str]] = []
-        has_lock = any((src / name).is_file() for name in LOCKFILES)
-        has_deps = bool(package.get("dependencies") or package.get("devDependencies"))
-        if has_lock:
-            steps.append([npm, "ci"])
-        elif has_deps:
-            steps.append([npm, "install"])
-        steps.append([npm, "run", "build"])
         log = _Log(max_log_bytes)
-        deadline = started + timeout
-        labels = [" ".join(["npm", *s[1:]]) for s in steps]
-        try:
-            for argv, label in zip(steps, labels, strict=True):
-                _run_step(argv, src, env, log, deadline, label)
-        except _Stop as stop:
-            raise BuildFailed(_failure(stop, timeout, max_log_bytes, log)) from None
+        labels = _run_steps(_steps(npm, src, package), src, env, log, started=started, timeout=timeout)
         out_name = _output_dir(src, package)
-        try:
-            files = _collect(src / out_name, limits or Limits())
-        except PathRuleViolation as exc:
-            raise BuildFailed(f"build output {out_name}/ breaks a path rule: {exc.message}") from exc
+        files = _collect_output(src, out_name, limits or Limits())
         return BuildOutput(
             output_dir=out_name,
             files=files,

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from blocks.catalog import resolve_target
 from blocks.targets.base import DeployRequest, DeployResult, SiteState
 from core.settings import get_settings
-from tasks.common import retry_options
-from tasks.context import PhaseContext
+from tasks._phase import PhaseContext, phase_task
 
 
-@task(
-    name="deploy",
-    cache_policy=NO_CACHE,
-    timeout_seconds=get_settings().timeouts.task_deploy,
-    **retry_options(),
-)
+@phase_task("deploy", timeout=get_settings().timeouts.task_deploy, cache=False)
 def deploy(run_id: str, tenant_id: str, project_id: str, site_snapshot_id: str, target_ref: str) -> DeployResult:
-    """Deploy the site snapshot to the project's site (created on first use, reused after)."""
+    """Deploy the site snapshot to the project's site (created on first use, reused after); never cached."""
     ctx = PhaseContext(run_id)
-    target = resolve_target(target_ref, tenant_id=tenant_id, store=ctx.store)
+    target = ctx.target(target_ref)
     state = SiteState.model_validate(ctx.project.target_state or {})
     request = DeployRequest(
         tenant_id=tenant_id,
@@ -31,8 +21,6 @@ def deploy(run_id: str, tenant_id: str, project_id: str, site_snapshot_id: str, 
         site_snapshot_id=site_snapshot_id,
     )
     result = target.deploy(ctx.snapshots, request, state)
-    new_state = result.state.model_copy(
-        update={"extra": {**result.state.extra, "live_snapshot": site_snapshot_id, "live_url": result.live_url}}
-    )
+    new_state = result.state.model_copy(update={"live_snapshot": site_snapshot_id, "live_url": result.live_url})
     ctx.save_project_state(target_state=new_state.model_dump(mode="json"))
     return result.model_copy(update={"state": new_state})

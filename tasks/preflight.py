@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
-from prefect import task
-
-from blocks.catalog import Kind, resolve
+from blocks.generators.base import Generator
+from blocks.repositories.base import RepositoryTarget
+from blocks.targets.base import DeploymentTarget
 from core.settings import get_settings
-from tasks.common import PhaseKey, retry_options
-from tasks.context import PhaseContext
+from tasks._phase import KINDS, PhaseContext, phase_task
 from tasks.models import PreflightReport
 
 
-@task(
-    name="preflight",
-    cache_policy=PhaseKey(),
-    cache_expiration=timedelta(minutes=10),
-    timeout_seconds=get_settings().timeouts.task_default,
-    **retry_options(),
-)
+@phase_task("preflight", timeout=get_settings().timeouts.task_default, expires=timedelta(minutes=10))
 def preflight(run_id: str, refs: dict[str, str], fingerprints: dict[str, str]) -> PreflightReport:
-    """Check the credentials and reachability of the run's generator, repository and target Blocks."""
+    """Check the credentials and reachability of the run's generator, repository and target Blocks.
+
+    Cached for ten minutes on the references and the Blocks' configurations (``fingerprints``): a run soon
+    after another asks the providers nothing.
+    """
     ctx = PhaseContext(run_id)
     checked: list[str] = []
-    kinds: tuple[Kind, ...] = ("generator", "repository", "target")
-    for kind in kinds:
-        block = resolve(kind, refs[kind], tenant_id=ctx.run.tenant_id, store=ctx.store)
-        if block is None:
+    for kind in KINDS:
+        block = ctx.block(kind, refs[kind])
+        if block is None:  # the project keeps no repository
             continue
-        block.preflight()  # type: ignore[attr-defined]
+        cast(Generator | RepositoryTarget | DeploymentTarget, block).preflight()
         checked.append(f"{kind}:{refs[kind]}")
     return PreflightReport(checked=checked)

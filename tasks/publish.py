@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from prefect import task
-
-from blocks.catalog import resolve_repository
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState
 from core.settings import get_settings
-from tasks.common import PhaseKey, retry_options
-from tasks.context import PhaseContext
+from tasks._phase import PhaseContext, Reuse, phase_task
 
 
-@task(
-    name="publish",
-    cache_policy=PhaseKey(),
-    timeout_seconds=get_settings().timeouts.task_default,
-    **retry_options(),
-)
+def head_unmoved(result: PublishResult, reuse: Reuse) -> bool:
+    """Reuse test: a cached publish counts only while the branch still holds what it published.
+
+    After a later run published another snapshot (a change, then a rollback to this one), the cached commit
+    is not the head any more: publishing again makes the branch hold this snapshot with one new commit.
+    """
+    head = RepositoryState.model_validate(reuse.project.repository_state or {}).head_snapshot
+    return head in (None, result.state.head_snapshot)
+
+
+@phase_task("publish", timeout=get_settings().timeouts.task_default, reuse_if=head_unmoved)
 def publish(
     run_id: str,
     tenant_id: str,
@@ -27,7 +28,7 @@ def publish(
 ) -> PublishResult:
     """Commit the snapshot to the project's repository (created on first use, reused after)."""
     ctx = PhaseContext(run_id)
-    target = resolve_repository(repository_ref, tenant_id=tenant_id, store=ctx.store)
+    target = ctx.repository(repository_ref)
     state = RepositoryState.model_validate(ctx.project.repository_state or {})
     request = PublishRequest(
         tenant_id=tenant_id,
@@ -38,8 +39,6 @@ def publish(
         message=f"Pom-Bolt {ctx.run.kind}: snapshot {snapshot_id[:12]}",
     )
     result = target.publish(ctx.snapshots, request, state)
-    new_state = result.state.model_copy(
-        update={"extra": {**result.state.extra, "head": result.commit_sha, "head_snapshot": snapshot_id}}
-    )
+    new_state = result.state.model_copy(update={"head": result.commit_sha, "head_snapshot": snapshot_id})
     ctx.save_project_state(repository_state=new_state.model_dump(mode="json"))
     return result.model_copy(update={"state": new_state})

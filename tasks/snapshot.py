@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from prefect import task
-
 from core.settings import get_settings
 from core.snapshots import SnapshotRef
-from tasks.common import PhaseKey, retry_options
-from tasks.context import PhaseContext
-from tasks.generate import load_generation
+from tasks._generations import load_generation
+from tasks._phase import PhaseContext, Reuse, phase_task
 
 
-@task(
-    name="store",
-    cache_policy=PhaseKey(),
-    timeout_seconds=get_settings().timeouts.task_default,
-    **retry_options(),
-)
+def snapshot_kept(ref: SnapshotRef, reuse: Reuse) -> bool:
+    """Reuse test: a cached snapshot counts only while its manifest and every blob are in storage."""
+    return reuse.snapshots.exists(ref.snapshot_id)
+
+
+@phase_task("store", timeout=get_settings().timeouts.task_default, reuse_if=snapshot_kept)
 def store_snapshot(run_id: str, tenant_id: str, generation_id: str) -> SnapshotRef:
     """Store a checked generation as a content-addressed snapshot (writes nothing that exists)."""
     ctx = PhaseContext(run_id)

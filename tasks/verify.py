@@ -1,62 +1,50 @@
-"""Phase ``verify``: fetch the live URL until it serves the deployed ``index.html`` (bounded)."""
+"""Phase ``verify``: fetch the live URL until it serves the deployed ``index.html`` (bounded in time).
+
+Each try is one :func:`tasks.livecheck.probe_index`, the same fetch-and-compare the scheduled re-checks of
+live sites use; the expected hash comes with the build's result (:class:`~tasks.models.SiteRef`).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import time
 
-import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from core.errors import PhaseFailed, VerifyFailed
 from core.settings import get_settings
-from tasks.common import retry_options
-from tasks.context import PhaseContext
+from tasks._phase import PhaseContext, phase_task
+from tasks.livecheck import IndexProbe, probe_index
 from tasks.models import VerifyResult
 
 
-class _NotYet(Exception):
-    """The live site does not serve the expected bytes yet."""
+@phase_task("verify", timeout=get_settings().timeouts.task_verify, cache=False)
+def verify(run_id: str, tenant_id: str, url: str, index_sha256: str | None) -> VerifyResult:
+    """Poll ``url`` until its ``index.html`` hashes to ``index_sha256``, the site snapshot's (bounded in time).
 
-
-def index_sha(ctx: PhaseContext, site_snapshot_id: str) -> str:
-    """SHA-256 of ``index.html`` in a site snapshot."""
-    entry = ctx.snapshots.manifest(site_snapshot_id).by_path().get("index.html")
-    if entry is None:
+    Raises:
+        PhaseFailed: When the site has no ``index.html`` to compare.
+        VerifyFailed: When the URL did not serve it in time.
+    """
+    if index_sha256 is None:
         raise PhaseFailed("the site snapshot has no index.html to verify; the build produced no entry page")
-    return entry.sha256
-
-
-@task(name="verify", cache_policy=NO_CACHE, timeout_seconds=get_settings().timeouts.task_verify, **retry_options())
-def verify(run_id: str, tenant_id: str, site_snapshot_id: str, url: str) -> VerifyResult:
-    """Poll the live URL until its ``index.html`` hashes to the site snapshot's (bounded in time)."""
-    ctx = PhaseContext(run_id)
-    expected = index_sha(ctx, site_snapshot_id)
+    request_id = PhaseContext(run_id).run.request_id
     timeouts = get_settings().timeouts
     started = time.monotonic()
-    last = "no answer yet"
-    attempts = 0
-    headers = {"X-Request-Id": ctx.run.request_id, "Cache-Control": "no-cache"}
-    with httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=True, headers=headers) as client:
-        try:
-            for attempt in Retrying(
-                stop=stop_after_delay(max(timeouts.task_verify - 10, 5)),
-                wait=wait_fixed(timeouts.verify_poll),
-                retry=retry_if_exception_type(_NotYet),
-            ):
-                with attempt:
-                    attempts += 1
-                    try:
-                        response = client.get(url)
-                    except httpx.HTTPError as exc:
-                        last = f"{type(exc).__name__}"
-                        raise _NotYet from exc
-                    got = hashlib.sha256(response.content).hexdigest()
-                    if response.status_code != 200 or got != expected:
-                        last = f"HTTP {response.status_code}, index sha256 {got[:12]} (want {expected[:12]})"
-                        raise _NotYet
-        except RetryError as exc:
-            raise VerifyFailed(f"{url} did not serve the deployed index.html after {attempts} tries: {last}") from exc
-    return VerifyResult(url=url, index_sha256=expected, attempts=attempts, seconds=round(time.monotonic() - started, 3))
+    probes: list[IndexProbe] = []
+
+    def attempt() -> IndexProbe:
+        probes.append(probe_index(url, index_sha256, request_id=request_id))
+        return probes[-1]
+
+    polling = Retrying(
+        stop=stop_after_delay(max(timeouts.task_verify - 10, 5)),
+        wait=wait_fixed(timeouts.verify_poll),
+        retry=retry_if_result(lambda probe: not probe.ok),
+    )
+    try:
+        polling(attempt)
+    except RetryError as exc:
+        last = probes[-1].describe() if probes else "no answer yet"
+        raise VerifyFailed(f"{url} did not serve the deployed index.html after {len(probes)} tries: {last}") from exc
+    seconds = round(time.monotonic() - started, 3)
+    return VerifyResult(url=url, index_sha256=index_sha256, attempts=len(probes), seconds=seconds)

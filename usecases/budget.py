@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from core.errors import BudgetExceeded
 from core.models import Project, Run, Tenant
@@ -20,7 +18,7 @@ from core.settings import Settings
 from core.store import Store
 
 
-class Usage(BaseModel):
+class TenantSpend(BaseModel):
     """What a tenant has spent and may spend."""
 
     tenant_id: str
@@ -41,21 +39,14 @@ def _next_month(start: datetime) -> datetime:
     return (start + timedelta(days=32)).replace(day=1)
 
 
-def usage(store: Store, tenant: Tenant, settings: Settings, *, exclude_run: str | None = None) -> Usage:
+def usage(store: Store, tenant: Tenant, settings: Settings, *, exclude_run: str | None = None) -> TenantSpend:
     """A tenant's spend this month and runs today."""
     now = datetime.now(UTC)
     month = _month_start(now)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    tokens = col(Run.prompt_tokens) + col(Run.completion_tokens)
-    with store.session() as s:
-        spent = s.exec(
-            select(func.coalesce(func.sum(tokens), 0)).where(Run.tenant_id == tenant.id, col(Run.created_at) >= month)
-        ).one()
-        runs_q = select(func.count()).select_from(Run).where(Run.tenant_id == tenant.id, col(Run.created_at) >= day)
-        if exclude_run:
-            runs_q = runs_q.where(Run.id != exclude_run)
-        runs = s.exec(runs_q).one()
-    return Usage(
+    spent = store.tenant_tokens_since(tenant.id, month)
+    runs = store.tenant_runs_since(tenant.id, day, exclude_run=exclude_run)
+    return TenantSpend(
         tenant_id=tenant.id,
         month_start=month,
         tokens_this_month=int(spent),
@@ -69,16 +60,10 @@ def usage(store: Store, tenant: Tenant, settings: Settings, *, exclude_run: str 
 
 def project_tokens(store: Store, project: Project) -> int:
     """Tokens a project has spent in all."""
-    with store.session() as s:
-        total = s.exec(
-            select(func.coalesce(func.sum(col(Run.prompt_tokens) + col(Run.completion_tokens)), 0)).where(
-                Run.project_id == project.id
-            )
-        ).one()
-    return int(total)
+    return store.project_tokens(project.id)
 
 
-def check_budget(store: Store, run: Run, settings: Settings, *, estimate: int) -> None:
+def check_budget(store: Store, run: Run, settings: Settings, *, estimate: int, project: Project | None = None) -> None:
     """Refuse ``run`` when it would pass a limit.
 
     Args:
@@ -86,12 +71,13 @@ def check_budget(store: Store, run: Run, settings: Settings, *, estimate: int) -
         run: The run about to generate.
         settings: Default budgets.
         estimate: Worst-case tokens this run may spend (0 for generators that cost nothing).
+        project: The run's project, when the caller has read it already.
 
     Raises:
         BudgetExceeded: Naming the limit, what was spent, and when it resets.
     """
     tenant = store.ensure_tenant(run.tenant_id)
-    project = store.get_project(run.project_id)
+    project = project or store.get_project(run.project_id)
     u = usage(store, tenant, settings, exclude_run=run.id)
     if u.daily_run_budget is not None and u.runs_today >= u.daily_run_budget:
         raise BudgetExceeded(

@@ -44,10 +44,7 @@ def _claim(store: Store, project: Project, run_id: str) -> None:
 
 def _queue(store: Store, project: Project, run: Run) -> Run:
     _claim(store, project, run.id)
-    with store.session() as s:
-        s.add(run)
-        s.commit()
-    return run
+    return store.add_run(run)
 
 
 def create_change_run(store: Store, project: Project, request: str, settings: Settings) -> Run:
@@ -134,7 +131,4 @@ def create_retry_run(store: Store, project: Project) -> Run:
     )
     if effective_kind(latest) in (RunKind.change, RunKind.rollback):
         return _queue(store, project, run)
-    with store.session() as s:
-        s.add(run)
-        s.commit()
-    return run
+    return store.add_run(run)

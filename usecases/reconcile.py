@@ -30,10 +30,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlmodel import col, select
-
 from core.errors import ConcurrentUpdate, IllegalTransition
 from core.models import Run, RunStatus, utcnow
+from core.redaction import safe_text
 from core.settings import Settings, get_settings
 from core.store import Store
 
@@ -100,8 +99,7 @@ class Reconciler:
 
     def open_runs(self) -> list[Run]:
         """Runs that a flow run should be working on (``dispatched`` or ``running``), oldest first."""
-        with self.store.session() as s:
-            return list(s.exec(select(Run).where(col(Run.status).in_(_OPEN)).order_by(col(Run.created_at))).all())
+        return self.store.runs_with_status(_OPEN)
 
     def reconcile_once(self) -> ReconcileReport:
         """One pass over every open run."""
@@ -198,7 +196,7 @@ class Reconciler:
             RunStatus.failed,
             error_phase=run.phase.value if run.phase else None,
             error_code=code,
-            error_message=f"run {run.id[:12]}: {message}",
+            error_message=safe_text(f"run {run.id[:12]}: {message}"),
             error_retryable=True,
         )
         log.warning("run %s marked failed: %s", run.id, message)

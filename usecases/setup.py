@@ -8,50 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
 
-from blocks.provider_limits import CLOUDFLARE_LIMIT, GITHUB_LIMIT, NETLIFY_LIMIT, VERCEL_LIMIT
+from blocks.catalog import register_block_types
+from core.concurrency import LIMITS
 from core.errors import ConfigError
 
 WORK_POOL = "pombolt"
-
-#: name -> (slots, slot decay per second). Decay makes a limit usable with ``rate_limit``:
-#: github-api at 80 writes a minute is 80 slots refilled at 80/60 per second.
-LIMITS: dict[str, tuple[int, float]] = {
-    GITHUB_LIMIT: (80, 80 / 60),
-    NETLIFY_LIMIT: (3, 3 / 60),
-    CLOUDFLARE_LIMIT: (60, 1.0),
-    VERCEL_LIMIT: (20, 20 / 60),
-    "llm-api": (8, 0.0),
-}
-
-
-def block_classes() -> list[type[Block]]:
-    """Every Pom-Bolt Block class that is importable in this install."""
-    import importlib
-
-    found: list[type[Block]] = []
-    for module, name in (
-        ("blocks.generators.offline", "OfflineTemplateGenerator"),
-        ("blocks.generators.openai_compat", "OpenAICompatibleGenerator"),
-        ("blocks.repositories.local_git", "LocalGitRepository"),
-        ("blocks.repositories.github", "GitHubRepositoryTarget"),
-        ("blocks.repositories.git_remote", "GitRemoteTarget"),
-        ("blocks.targets.local_static", "LocalStaticSite"),
-        ("blocks.targets.netlify", "NetlifySite"),
-        ("blocks.targets.s3_website", "S3Website"),
-        ("blocks.targets.cloudflare_pages", "CloudflarePagesSite"),
-        ("blocks.targets.vercel", "VercelProject"),
-        ("blocks.targets.github_pages", "GitHubPagesSite"),
-    ):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return found
 
 
 def ensure_limits() -> list[str]:
@@ -71,9 +36,8 @@ def ensure_limits() -> list[str]:
 
 def bootstrap() -> Iterator[str]:
     """Do everything ``pombolt init`` does, yielding one line per step."""
-    for cls in block_classes():
-        cls.register_type_and_schema()
-        yield f"block type {cls.get_block_type_slug()} registered"
+    for slug in register_block_types():
+        yield f"block type {slug} registered"
     try:
         with get_client(sync_client=True) as client:
             try:

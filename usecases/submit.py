@@ -11,10 +11,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from core.errors import ConfigError, IdempotencyConflict, InputError, PomBoltError, RequirementsInvalid
 from core.models import IdempotencyRecord, Project, Run, RunKind, build_row, utcnow
+from core.names import NAME_PATTERN, check_name
 from core.settings import Settings
 from core.store import Store
 
@@ -23,15 +25,20 @@ _STOP = {"a", "an", "the", "with", "and", "for", "of", "to", "that", "which", "a
 
 
 class Submission(BaseModel):
-    """A request to build an app (from the CLI or ``POST /api/requirements``)."""
+    """A request to build an app: the body of ``POST /api/requirements``, and what ``pombolt run`` submits.
 
-    requirements: str
-    name: str | None = None
-    generator: str | None = None
-    repository: str | None = None
-    target: str | None = None
-    cleanup_on_failure: bool = False
-    allow_workflows: bool = False
+    The fields hold their shape here; :func:`submit_idempotent` checks the rest (text length, names) before
+    anything is written.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    requirements: str = Field(min_length=1, description="What the app should do, in plain words.")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Project name; an existing name adds a run.")
+    generator: str | None = Field(None, pattern=NAME_PATTERN, description="Generator Block reference.")
+    repository: str | None = Field(None, pattern=NAME_PATTERN, description="Repository Block reference, or 'none'.")
+    target: str | None = Field(None, pattern=NAME_PATTERN, description="Deployment Block reference.")
+    cleanup_on_failure: bool = Field(False, description="Remove what a failed run created.")
 
 
 class SubmitResult(BaseModel):
@@ -49,9 +56,14 @@ class SubmitResult(BaseModel):
 _KEPT_CONTROLS = frozenset("\n\t\u200c\u200d")
 
 
-def clean_requirements(text: str, settings: Settings) -> str:
+def clean_requirements(text: str, settings: Settings, *, field: str | None = None) -> str:
     """Normalise and bound requirements text (NFC, trimmed, control and format characters but line breaks,
     tabs and joiners dropped).
+
+    Args:
+        text: The text as sent.
+        settings: Holds the length limit.
+        field: The request field the text came in, named by the error (the API answers a field-level 422).
 
     Raises:
         RequirementsInvalid: When empty, whitespace only, or longer than the limit.
@@ -59,12 +71,15 @@ def clean_requirements(text: str, settings: Settings) -> str:
     text = unicodedata.normalize("NFC", text or "").strip()
     text = "".join(c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c)[0] != "C")
     if not text:
-        raise RequirementsInvalid("requirements are empty; describe the app you want, e.g. 'a pomodoro timer'")
+        raise RequirementsInvalid(
+            "requirements are empty; describe the app you want, e.g. 'a pomodoro timer'", field=field
+        )
     limit = settings.limits.max_requirements_chars
     if len(text) > limit:
         raise RequirementsInvalid(
             f"requirements are {len(text)} characters, over the {limit}-character limit; shorten them "
-            "or raise POMBOLT_LIMIT_MAX_REQUIREMENTS_CHARS"
+            "or raise POMBOLT_LIMIT_MAX_REQUIREMENTS_CHARS",
+            field=field,
         )
     return text
 
@@ -82,9 +97,7 @@ def check_project_name(name: str) -> str:
     Raises:
         ConfigError: When it is not 1-63 lowercase letters, digits and dashes.
     """
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
-        raise ConfigError(f"project name {name!r} is invalid; use 1-63 lowercase letters, digits and dashes")
-    return name
+    return check_name(name, "project name")
 
 
 @dataclass
@@ -116,8 +129,12 @@ def submit(
 
 
 def body_fingerprint(sub: Submission) -> str:
-    """SHA-256 of a submission's canonical JSON (what an ``Idempotency-Key`` is bound to)."""
-    return hashlib.sha256(sub.model_dump_json().encode()).hexdigest()
+    """SHA-256 of a submission's canonical JSON (what an ``Idempotency-Key`` is bound to).
+
+    The canonical form keeps the ``"allow_workflows": false`` member the submission had when the first records
+    were written (records never expire): a key used before that field left still matches its body.
+    """
+    return hashlib.sha256(to_json({**sub.model_dump(mode="json"), "allow_workflows": False})).hexdigest()
 
 
 def _replay(store: Store, record: IdempotencyRecord, fingerprint: str) -> tuple[Project, Run]:
@@ -167,42 +184,46 @@ def submit_idempotent(
         KeyNotLive: ``api_key_hash`` is unknown, revoked, or another tenant's (nothing is written).
     """
     fingerprint = body_fingerprint(sub)
-    invalid: PomBoltError | None = None  # raised only after a replay is ruled out: a replay answers first
-    text = name = None
-    try:
-        text = clean_requirements(sub.requirements, settings)
-        name = check_project_name(sub.name or derive_name(text))
-    except (InputError, ConfigError) as exc:
-        invalid = exc
-    found, existing = store.submission_lookup(tenant_id, key, name, api_key_hash=api_key_hash)
+    checked = _check(sub, settings)  # an error is raised only once a replay is ruled out: a replay answers first
+    found, existing = store.submission_lookup(
+        tenant_id, key, checked[1] if isinstance(checked, tuple) else None, api_key_hash=api_key_hash
+    )
     if found is not None:
-        project, run = _replay(store, found, fingerprint)
-        return project, run, False
-    if invalid is not None:
-        raise invalid
-    assert text is not None and name is not None
+        return (*_replay(store, found, fingerprint), False)
+    if isinstance(checked, PomBoltError):
+        raise checked
+    text, name = checked
     if ensure_tenant:
         store.ensure_tenant(tenant_id)
-    changed: tuple[Project, dict[str, Any]] | None = None
-    if existing is not None:
-        changes: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "generator_ref": sub.generator,
-                "repository_ref": sub.repository,
-                "target_ref": sub.target,
-            }.items()
-            if v and getattr(existing, k) != v
-        }
-        project = existing
-        if changes:
-            changes["updated_at"] = utcnow()
-            changed = (existing, changes)
-            project = existing.model_copy(update={**changes, "version": existing.version + 1})
-        new_project: Project | None = None
-    else:
+    project, new_project, changed = _project_for(existing, tenant_id, name, sub, settings)
+    run = _queued_run(project, text, request_id)
+    if store.add_submission(new_project, run, _record(tenant_id, key, fingerprint, run), changed=changed):
+        return project, run, True
+    assert key is not None  # only a key another request took first makes add_submission answer False
+    winner = store.find_idempotency(tenant_id, key)
+    assert winner is not None
+    return (*_replay(store, winner, fingerprint), False)
+
+
+def _check(sub: Submission, settings: Settings) -> tuple[str, str] | PomBoltError:
+    """The submission's clean requirements and project name, or what is wrong with them."""
+    try:
+        text = clean_requirements(sub.requirements, settings, field="requirements")
+        return text, check_project_name(sub.name or derive_name(text))
+    except (InputError, ConfigError) as exc:
+        return exc
+
+
+def _project_for(
+    existing: Project | None, tenant_id: str, name: str, sub: Submission, settings: Settings
+) -> tuple[Project, Project | None, tuple[Project, dict[str, Any]] | None]:
+    """The run's project: ``(project, the row to insert or None, (row, changes) to write or None)``.
+
+    A project found by name keeps its Block references unless the submission names others.
+    """
+    if existing is None:
         refs = refs_for(sub, settings)
-        project = new_project = build_row(
+        project = build_row(
             Project,
             tenant_id=tenant_id,
             name=name,
@@ -210,33 +231,38 @@ def submit_idempotent(
             repository_ref=refs.repository,
             target_ref=refs.target,
             cleanup_on_failure=sub.cleanup_on_failure,
-            allow_workflows=sub.allow_workflows or settings.allow_workflows,
+            allow_workflows=settings.allow_workflows,
         )
-    # build_row, not the models' __init__: this runs on every POST /api/requirements
-    run = build_row(
+        return project, project, None
+    asked = {"generator_ref": sub.generator, "repository_ref": sub.repository, "target_ref": sub.target}
+    changes: dict[str, Any] = {k: v for k, v in asked.items() if v and getattr(existing, k) != v}
+    if not changes:
+        return existing, None, None
+    changes["updated_at"] = utcnow()
+    return existing.model_copy(update={**changes, "version": existing.version + 1}), None, (existing, changes)
+
+
+def _queued_run(project: Project, text: str, request_id: str | None) -> Run:
+    """The new run (with ``build_row``, not the models' ``__init__``: this runs on every POST /api/requirements)."""
+    return build_row(
         Run,
-        tenant_id=tenant_id,
+        tenant_id=project.tenant_id,
         project_id=project.id,
         kind=RunKind.create,
         requirements=text,
         **({"request_id": request_id} if request_id else {}),
     )
-    record = (
-        build_row(
-            IdempotencyRecord,
-            tenant_id=tenant_id,
-            key=key,
-            body_sha256=fingerprint,
-            project_id=project.id,
-            run_id=run.id,
-        )
-        if key is not None
-        else None
+
+
+def _record(tenant_id: str, key: str | None, fingerprint: str, run: Run) -> IdempotencyRecord | None:
+    """The idempotency record binding ``key`` to this body and run (None without a key)."""
+    if key is None:
+        return None
+    return build_row(
+        IdempotencyRecord,
+        tenant_id=tenant_id,
+        key=key,
+        body_sha256=fingerprint,
+        project_id=run.project_id,
+        run_id=run.id,
     )
-    if store.add_submission(new_project, run, record, changed=changed):
-        return project, run, True
-    assert key is not None
-    winner = store.find_idempotency(tenant_id, key)
-    assert winner is not None
-    project, run = _replay(store, winner, fingerprint)
-    return project, run, False

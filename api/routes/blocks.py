@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, status
+from fastapi.exceptions import RequestValidationError
 from prefect.blocks.core import Block
 from pydantic import SecretBytes, SecretStr, ValidationError
 
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/blocks", tags=["blocks"])
 @lru_cache(maxsize=1)
 def block_types() -> dict[str, type[Block]]:
     """Slug → Pom-Bolt Block class, for every class importable in this install."""
-    from usecases.setup import block_classes
+    from blocks.catalog import block_classes
 
     return {cls.get_block_type_slug(): cls for cls in block_classes()}
 
@@ -57,6 +58,10 @@ def _public(block: Block) -> BlockOut:
     )
 
 
+def _invalid(loc: tuple[str, ...], message: str) -> dict[str, object]:
+    return {"loc": loc, "msg": message, "type": "value_error"}
+
+
 @router.put("/{slug}/{name}", response_model=BlockOut)
 def put_block(
     slug: str, name: str, tenant: CurrentTenant, state: StateDep, body: dict[str, Any] = Body(...)
@@ -67,32 +72,20 @@ def put_block(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"no Block type {slug!r}; use one of: {', '.join(sorted(block_types()))}"
         )
+    # each refusal below is a field-level 422 like FastAPI's own (answered by api.errors, never echoing the input)
     try:
         check_name(name)
     except ConfigError as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["path", "name"], "msg": exc.message, "type": "value_error"}],
-        ) from exc
+        raise RequestValidationError([_invalid(("path", "name"), exc.message)]) from exc
     try:
         json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (UnicodeEncodeError, ValueError):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {
-                    "loc": ["body"],
-                    "msg": "the body holds a lone surrogate escape or a non-finite number; "
-                    "send UTF-8 JSON with finite numbers",
-                    "type": "value_error",
-                }
-            ],
-        ) from None
+        message = "the body holds a lone surrogate escape or a non-finite number; send UTF-8 JSON with finite numbers"
+        raise RequestValidationError([_invalid(("body",), message)]) from None
     try:
         block = cls.model_validate(body)
-    except ValidationError as exc:  # never echo the input back: it may hold a secret
-        detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail) from None
+    except ValidationError as exc:  # it may hold a secret: not chained, so no traceback can show it either
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     save_block(state.store, tenant.id, name, block)
     out = _public(block)
     out.name = name

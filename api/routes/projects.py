@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -25,35 +24,25 @@ from api.schemas import (
     SpendOut,
     VersionOut,
 )
-from core.errors import ConcurrentUpdate, IllegalTransition, InputError, NotFound
+from core.errors import Cancelled, ConcurrentUpdate, IllegalTransition, NotFound
 from core.models import TERMINAL, Project, Run, RunStatus
 from core.settings import get_settings
 from core.store import Store
-from usecases.budget import BudgetExceeded
-from usecases.iterate import NoLiveVersion, RunInProgress, create_change_run, create_retry_run, create_rollback_run
+from usecases.iterate import create_change_run, create_retry_run, create_rollback_run
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
 def _project(store: Store, project_id: str, tenant_id: str) -> Project:
+    """The tenant's project.
+
+    Raises:
+        NotFound: The same for a missing project and another tenant's (the store's hint for the CLI left out).
+    """
     try:
         return store.get_project(project_id, tenant_id)
-    except NotFound as exc:  # another tenant's project looks exactly like a missing one
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no project {project_id!r}") from exc
-
-
-def _iteration(create: Callable[[], Run]) -> Run:
-    """Create a change, rollback or retry run, turning our errors into HTTP answers."""
-    try:
-        return create()
     except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=exc.message) from exc
-    except (RunInProgress, NoLiveVersion) as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
-    except BudgetExceeded as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=exc.message) from exc
-    except InputError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.message) from exc
+        raise NotFound(f"no project {project_id!r}") from exc
 
 
 def run_out(store: Store, run: Run, ui_base: str | None) -> RunOut:
@@ -174,7 +163,7 @@ def retry(project_id: str, tenant: CurrentTenant, state: StateDep, request: Requ
     """Start a new run with the latest run's requirements; finished phases come from cache."""
     store = state.store
     project = _project(store, project_id, tenant.id)
-    run = _iteration(lambda: create_retry_run(store, project))
+    run = create_retry_run(store, project)
     state.notify_dispatcher()
     return Accepted(
         project_id=project.id,
@@ -196,7 +185,7 @@ def cancel(project_id: str, tenant: CurrentTenant, state: StateDep) -> CancelOut
         _cancel_flow_run(run.flow_run_id)
     if run.status in (RunStatus.queued, RunStatus.dispatched):
         try:
-            run = store.transition(run, RunStatus.cancelled, error_code="phase.cancelled", error_message="cancelled")
+            run = store.transition(run, RunStatus.cancelled, error_code=Cancelled.code, error_message="cancelled")
         except (ConcurrentUpdate, IllegalTransition):
             run = store.reload(run)  # it moved on meanwhile (e.g. just dispatched); cancel it in Prefect then
             if run.flow_run_id and run.status not in TERMINAL:
@@ -241,7 +230,7 @@ def changes(project_id: str, body: ChangeIn, tenant: CurrentTenant, state: State
     """Change the live app: one new commit on the same repository, an incremental deploy to the same site."""
     store = state.store
     project = _project(store, project_id, tenant.id)
-    run = _iteration(lambda: create_change_run(store, project, body.request, get_settings()))
+    run = create_change_run(store, project, body.request, get_settings())
     state.notify_dispatcher()
     return Accepted(
         project_id=project.id,
@@ -256,7 +245,7 @@ def rollback(project_id: str, body: RollbackIn, tenant: CurrentTenant, state: St
     """Put an earlier version live again: no LLM call, no build, only differing files uploaded."""
     store = state.store
     project = _project(store, project_id, tenant.id)
-    run = _iteration(lambda: create_rollback_run(store, project, body.version))
+    run = create_rollback_run(store, project, body.version)
     state.notify_dispatcher()
     return Accepted(
         project_id=project.id,

@@ -11,30 +11,24 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 
 from api.deps import AppState, BearerKey, StateDep, unauthorized
 from api.links import status_url
-from api.schemas import Accepted, RequirementsIn
+from api.schemas import Accepted
 from blocks.catalog import Kind, shorthand_names
-from core.errors import ConcurrentUpdate, ConfigError, KeyNotLive, RequirementsInvalid
+from core.errors import KeyNotLive, UnknownBlock
 from core.models import Project, Run
 from core.store import hash_key
-from usecases.submit import IdempotencyConflict, Submission, submit_idempotent
+from usecases.submit import Submission, submit_idempotent
 
 router = APIRouter(prefix="/api", tags=["requirements"])
 log = logging.getLogger("pombolt.api")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # what we accept from X-Request-Id (it goes into headers and logs)
 
 
-def _field_error(field: str, message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
-    )
-
-
-def _check_refs(state: AppState, tenant_id: str, api_key_hash: str, body: RequirementsIn) -> None:
+def _check_refs(state: AppState, tenant_id: str, api_key_hash: str, body: Submission) -> None:
     """A run may reference only built-ins and Blocks its own tenant saved.
 
     Raises:
         KeyNotLive: Before any Block of the tenant is looked up, when the key is no longer live.
+        UnknownBlock: A reference names no built-in and no Block of the tenant's (naming the field).
     """
     kinds: dict[Kind, str | None] = {"generator": body.generator, "repository": body.repository, "target": body.target}
     custom = {kind: ref for kind, ref in kinds.items() if ref is not None and ref not in shorthand_names(kind)}
@@ -42,16 +36,16 @@ def _check_refs(state: AppState, tenant_id: str, api_key_hash: str, body: Requir
         state.store.check_key_live(tenant_id, api_key_hash)
     for kind, ref in custom.items():
         if state.store.find_block(tenant_id, ref) is None:
-            raise _field_error(
-                kind,
+            raise UnknownBlock(
                 f"no {kind} Block named {ref!r}; save one with PUT /api/blocks/SLUG/{ref} or use a built-in: "
                 + ", ".join(shorthand_names(kind)),
+                field=kind,
             )
 
 
 @router.post("/requirements", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def post_requirements(
-    body: RequirementsIn,
+    body: Submission,
     api_key: BearerKey,
     state: StateDep,
     request: Request,
@@ -86,9 +80,9 @@ async def post_requirements(
         project, run, created = await state.in_db_thread(
             _accept, state, tenant_id, key_hash, body, idempotency_key or None, x_request_id
         )
-    except KeyNotLive as exc:
-        state.key_tenants.pop(key_hash, None)
-        raise unauthorized(exc.message) from exc
+    except KeyNotLive:
+        state.key_tenants.pop(key_hash, None)  # revoked: its next request authenticates again (and fails)
+        raise
     response.headers["X-Request-Id"] = run.request_id
     if created:
         log.info("run %s of project %s queued (request id %s)", run.id, project.id, run.request_id)
@@ -107,38 +101,28 @@ def _accept(
     state: AppState,
     tenant_id: str,
     api_key_hash: str,
-    body: RequirementsIn,
+    body: Submission,
     key: str | None,
     request_id: str | None = None,
 ) -> tuple[Project, Run, bool]:
     """Check the Block references, then write the submission (runs in a worker thread).
 
     Raises:
-        HTTPException: 422 for a bad field or unknown Block, 409 for a reused key or a lost race.
-        KeyNotLive: The API key was revoked since it was cached (nothing is written).
+        PomBoltError: What :func:`_check_refs` and :func:`~usecases.submit.submit_idempotent` raise (the
+            API's error handler answers it).
     """
     _check_refs(state, tenant_id, api_key_hash, body)
-    sub = Submission(**body.model_dump())
-    try:
-        # the tenant row exists: the request's key belongs to it (checked live in the submission's read)
-        return submit_idempotent(
-            state.store,
-            tenant_id,
-            sub,
-            state.settings,
-            key=key,
-            request_id=request_id,
-            ensure_tenant=False,
-            api_key_hash=api_key_hash,
-        )
-    except RequirementsInvalid as exc:
-        raise _field_error("requirements", exc.message) from exc
-    except IdempotencyConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
-    except ConcurrentUpdate as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from exc
-    except ConfigError as exc:
-        raise _field_error("name", exc.message) from exc
+    # the tenant row exists: the request's key belongs to it (checked live in the submission's read)
+    return submit_idempotent(
+        state.store,
+        tenant_id,
+        body,
+        state.settings,
+        key=key,
+        request_id=request_id,
+        ensure_tenant=False,
+        api_key_hash=api_key_hash,
+    )
 
 
 async def _rate_limit(state: AppState, tenant_id: str) -> None:

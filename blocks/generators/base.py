@@ -1,16 +1,32 @@
-"""The Generator port: requirements in, untrusted files out."""
+"""The Generator port: requirements in, untrusted files out.
+
+Everything a phase task needs to know about a generator is asked here, never guessed: what one generation
+may cost at worst (:meth:`Generator.worst_case_tokens`, checked against budgets before any paid call), how
+many repair rounds failing files get (:attr:`Generator.max_repair_rounds`), and whether it can plan a larger
+app and write it one file per call (:class:`PlanningGenerator`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field, SecretStr
 
+from blocks.generators.wire import WirePlan
 from core.files import GeneratedFile
+
+__all__ = [
+    "GenerationRequest",
+    "GenerationResult",
+    "Generator",
+    "PlanningGenerator",
+    "Usage",
+    "config_fingerprint",
+]
 
 
 class Usage(BaseModel):
@@ -26,6 +42,11 @@ class Usage(BaseModel):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             calls=self.calls + other.calls,
         )
+
+    @property
+    def free(self) -> bool:
+        """Whether nothing was spent (no call, no token)."""
+        return not (self.calls or self.prompt_tokens or self.completion_tokens)
 
 
 class GenerationRequest(BaseModel):
@@ -51,6 +72,14 @@ class Generator(Block, ABC):
 
     _block_schema_capabilities: ClassVar[list[str]] = ["generate"]
 
+    max_repair_rounds: int = Field(
+        0,
+        ge=0,
+        le=5,
+        title="Repair rounds",
+        description="Times files that fail the checks go back to the generator with the check output (0: none).",
+    )
+
     def preflight(self) -> None:
         """Check credentials and reachability without paying for anything."""
 
@@ -64,9 +93,36 @@ class Generator(Block, ABC):
         """Return replacements for files that failed checks (default: none; the check fails)."""
         return GenerationResult(files=[], label="no repair")
 
+    def worst_case_tokens(self) -> int:
+        """The most tokens one generation may spend, its repair rounds included (0: it costs nothing).
+
+        Budgets are checked against this before any paid call. The default covers a generator configured with
+        a ``max_output_tokens`` field (the most one answer may use): that many per call, for the generation and
+        each repair round. A generator that pays another way overrides it.
+        """
+        per_answer = self.model_dump(include={"max_output_tokens"}).get("max_output_tokens") or 0
+        return int(per_answer) * (1 + self.max_repair_rounds)
+
     def fingerprint(self) -> str:
         """A hash of the non-secret configuration, for cache keys."""
         return config_fingerprint(self)
+
+
+@runtime_checkable
+class PlanningGenerator(Protocol):
+    """A generator that can plan a larger app, then write it one file per call (one task per file)."""
+
+    def wants_plan(self, request: GenerationRequest) -> bool:
+        """Whether this request is large enough to plan first (the generator's size rule)."""
+        ...
+
+    def plan(self, request: GenerationRequest) -> tuple[WirePlan, Usage]:
+        """The file list with purposes, and what asking for it cost."""
+        ...
+
+    def generate_file(self, request: GenerationRequest, plan: WirePlan, path: str) -> tuple[GeneratedFile, Usage]:
+        """One planned file, and what writing it cost."""
+        ...
 
 
 def config_fingerprint(block: Block) -> str:

@@ -265,8 +265,7 @@ class OfflineTemplateGenerator(Generator):
     template_version: str = Field(
         "1",
         title="Template version",
-        description="Version tag of the templates; part of the cache key, so changing it forces a fresh "
-        "generation.",
+        description="Version tag of the templates; part of the cache key, so changing it forces a fresh generation.",
         pattern=r"^[A-Za-z0-9._-]{1,32}$",
     )
 
@@ -306,9 +305,7 @@ class OfflineTemplateGenerator(Generator):
     def _index_html(self, title: str, text: str, features: list[Feature]) -> str:
         """Render ``index.html``: the requirements, then one section per feature."""
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        requirements = (
-            "\n".join(f"        <p>{_escape(line)}</p>" for line in lines) or "        <p>(empty)</p>"
-        )
+        requirements = "\n".join(f"        <p>{_escape(line)}</p>" for line in lines) or "        <p>(empty)</p>"
         sections = "".join(_section(f.key, f.title, f.html) for f in features) or _generic_section()
         return _fill(
             _asset("page.html"),
@@ -337,9 +334,7 @@ class OfflineTemplateGenerator(Generator):
             "- No specific feature was recognised; the page shows the requirements and what the offline "
             "generator can build."
         )
-        quoted = "\n>\n".join(
-            f"> {_markdown_text(line.strip())}" for line in text.splitlines() if line.strip()
-        )
+        quoted = "\n>\n".join(f"> {_markdown_text(line.strip())}" for line in text.splitlines() if line.strip())
         return _fill(
             _asset("readme.md"),
             {

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field
 
+from blocks.base import ProviderRequest, ProviderState
 from core.snapshots import SnapshotStore
 
 
-class RepositoryState(BaseModel):
+class RepositoryState(ProviderState):
     """What a project owns at a repository provider; kept on the project, passed in and out."""
 
     repository_id: str | None = None
-    url: str | None = None
-    created_by_run: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    head: str | None = Field(None, description="The commit the last publish left on the branch (set by the phase).")
+    head_snapshot: str | None = Field(None, description="The snapshot that commit holds (set by the phase).")
 
 
-class PublishRequest(BaseModel):
+class PublishRequest(ProviderRequest):
     """Ids a publish works from."""
 
-    tenant_id: str
-    project_id: str
-    project_name: str
-    run_id: str
     snapshot_id: str
     message: str = "Update generated app"
+
+    def commit_message(self) -> str:
+        """The commit message: the request's message plus trailers naming the snapshot and the run."""
+        return (
+            f"{self.message.strip() or 'Update generated app'}\n\n"
+            f"Pombolt-Snapshot: {self.snapshot_id}\nPombolt-Run: {self.run_id}\n"
+        )
 
 
 class PublishResult(BaseModel):
@@ -37,7 +39,9 @@ class PublishResult(BaseModel):
     repository_url: str
     commit_sha: str
     committed: bool = Field(description="False when the tree was unchanged and no commit was made.")
-    created: bool = Field(False, description="True when this publish created the repository.")
+    created: bool = Field(
+        False, description="True when this publish created the repository (for a Git remote: the branch)."
+    )
     state: RepositoryState
     requests: int = 0
     writes: int = 0
@@ -53,6 +57,10 @@ class RepositoryTarget(Block, ABC):
     def publish(self, snapshots: SnapshotStore, request: PublishRequest, state: RepositoryState) -> PublishResult:
         """Make the branch's tree equal the snapshot with at most one new commit."""
 
+    @abstractmethod
     def remove(self, state: RepositoryState) -> None:
-        """Remove the repository (compensation for a run that created it)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot delete repositories")
+        """Remove the repository a run created (compensation): afterwards it is gone or empty.
+
+        A repository that is already gone is not an error, so calling it twice is harmless. A Block that
+        writes into repositories it did not create removes only what a run created (see its docstring).
+        """

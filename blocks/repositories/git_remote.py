@@ -1,11 +1,12 @@
 """Any Git remote over HTTPS, SSH or git:// (GitLab, Gitea, Bitbucket, self-hosted): ``pombolt-git-remote``.
 
 A publish works in a throw-away bare repository: ``git fetch --depth=1`` of the branch, the snapshot's
-tree built without a work tree (as :mod:`blocks.repositories.local_git` does), no commit when the tree
-equals the fetched head's, else ``git commit-tree`` on top of it and ``git push`` of that commit to the
-branch — never forced, so a remote that moved meanwhile rejects the push
-(:class:`~core.errors.ConcurrentUpdate`, retryable). The remote must exist; the Block does not create
-repositories.
+tree built without a work tree (:mod:`blocks.repositories._git`), no commit when the tree equals the
+fetched head's, else ``git commit-tree`` on top of it and ``git push`` of that commit to the branch — never
+forced, so a remote that moved meanwhile rejects the push (:class:`~core.errors.ConcurrentUpdate`,
+retryable). The remote must exist: the Block creates no repository, so a run never owns one and
+:meth:`GitRemoteTarget.remove` (compensation) has nothing to delete — not even a branch a run started, as
+servers refuse to delete a repository's default branch and history pushed there is the user's.
 
 The token goes to git only through ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_0``/``GIT_CONFIG_VALUE_0`` =
 ``http.extraHeader: Authorization: <scheme> <token>`` in the child's environment — never in argv or
@@ -21,15 +22,16 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
+from blocks.repositories._git import Git, commit_snapshot, publish_result
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
-from blocks.repositories.local_git import LocalGitRepository, _Git
-from core.errors import ConcurrentUpdate, ConfigError, ProviderError
-from core.http import redact, register_secret
+from core.errors import ConcurrentUpdate, ConfigError, PomBoltError, ProviderError
+from core.redaction import redact, register_secret
 from core.snapshots import SnapshotStore
 
 __all__ = ["GitRemoteTarget"]
 
 _PROVIDER = "git-remote"
+_NO_REMOTE_REF = "couldn't find remote ref"
 
 
 class GitRemoteTarget(RepositoryTarget):
@@ -72,49 +74,47 @@ class GitRemoteTarget(RepositoryTarget):
             ConcurrentUpdate: The remote branch moved while publishing (retryable).
             ProviderError: git failed (unreachable remote, rejected credentials), redacted.
         """
-        manifest = snapshots.manifest(request.snapshot_id)
+        ref = f"refs/heads/{self.branch}"
         with tempfile.TemporaryDirectory(prefix="pombolt-remote-") as tmp:
             git = self._git(Path(tmp))
-            git.run("init", "--quiet", "--bare", "-b", self.branch, str(git.git_dir), bare=False)
-            ref = f"refs/heads/{self.branch}"
+            git.init_bare(self.branch)
             fetched = git.try_run("fetch", "--quiet", "--depth=1", self.url, f"+{ref}:{ref}")
-            old = git.resolve(f"{ref}^{{commit}}") if fetched.returncode == 0 else None
-            if fetched.returncode != 0 and "couldn't find remote ref" not in fetched.stderr.decode(errors="replace"):
+            if fetched.returncode != 0 and _NO_REMOTE_REF not in fetched.stderr.decode(errors="replace"):
                 raise self._failure("fetch", fetched.stderr)
-            tree = LocalGitRepository._write_tree(git, snapshots, manifest, Path(tmp))
-            committed = not (old is not None and git.resolve(f"{old}^{{tree}}") == tree)
-            sha = str(old)
-            if committed:
-                message = (
-                    f"{request.message.strip() or 'Update generated app'}\n\n"
-                    f"Pombolt-Snapshot: {request.snapshot_id}\nPombolt-Run: {request.run_id}\n"
-                )
-                sha = git.out("commit-tree", tree, *(["-p", old] if old else []), "-F", "-", stdin=message.encode())
-                pushed = git.try_run("push", "--quiet", self.url, f"{sha}:{ref}")
-                if pushed.returncode != 0:
-                    text = pushed.stderr.decode(errors="replace")
-                    if "non-fast-forward" in text or "fetch first" in text or "rejected" in text:
-                        raise ConcurrentUpdate(f"{self.branch} of {self._safe_url()} moved while publishing; run again")
-                    raise self._failure("push", pushed.stderr)
-            calls = git.calls
-        return PublishResult(
-            repository_url=self._safe_url(),
-            commit_sha=sha,
-            committed=committed,
+            old = git.resolve(f"{ref}^{{commit}}") if fetched.returncode == 0 else None
+            commit = commit_snapshot(git, snapshots, request, old)
+            if commit[1]:
+                self._push(git, f"{commit[0]}:{ref}")
+        return publish_result(
+            request,
+            state,
+            repository_id=self._safe_url(),
+            url=self._safe_url(),
+            commit=commit,
             created=False,
-            state=RepositoryState(
-                repository_id=self._safe_url(), url=self._safe_url(), extra={**state.extra, "branch": self.branch}
-            ),
-            requests=calls,
-            writes=1 if committed else 0,
+            git=git,
+            extra={"branch": self.branch},
         )
 
+    def remove(self, state: RepositoryState) -> None:
+        """Nothing to remove: the remote existed before any run, and what was pushed there stays."""
+
     # --- helpers ------------------------------------------------------------------------------------
+    def _push(self, git: Git, refspec: str) -> None:
+        """Push without force; a remote that moved meanwhile is a ConcurrentUpdate."""
+        pushed = git.try_run("push", "--quiet", self.url, refspec)
+        if pushed.returncode == 0:
+            return
+        text = pushed.stderr.decode(errors="replace")
+        if "non-fast-forward" in text or "fetch first" in text or "rejected" in text:
+            raise ConcurrentUpdate(f"{self.branch} of {self._safe_url()} moved while publishing; run again")
+        raise self._failure("push", pushed.stderr)
+
     def _safe_url(self) -> str:
         return redact(self.url)
 
-    def _git(self, tmp: Path) -> _Git:
-        git = _Git(tmp / "work.git", tmp, (self.author_name, self.author_email))
+    def _git(self, tmp: Path) -> Git:
+        git = Git(_PROVIDER, tmp / "work.git", tmp, (self.author_name, self.author_email))
         if self.token is not None and self.token.get_secret_value():
             register_secret(self.token)
             value = self.token.get_secret_value()
@@ -129,10 +129,10 @@ class GitRemoteTarget(RepositoryTarget):
             )
         return git
 
-    def _failure(self, action: str, stderr: bytes) -> ProviderError:
+    def _failure(self, action: str, stderr: bytes) -> PomBoltError:
         detail = redact(stderr.decode("utf-8", "replace").strip()[-600:], self._secrets()) or "no detail"
         if "Authentication failed" in detail or "401" in detail or "403" in detail:
-            raise ConfigError(f"git {action} to {self._safe_url()} was refused ({detail}); check the Block's token")
+            return ConfigError(f"git {action} to {self._safe_url()} was refused ({detail}); check the Block's token")
         return ProviderError(_PROVIDER, f"git {action} to {self._safe_url()} failed: {detail}")
 
     def _secrets(self) -> list[str]:

@@ -36,13 +36,12 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from prefect_github import GitHubCredentials
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from blocks.naming import repository_name
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
 from blocks.repositories.git_tree import TreeEntry, blob_id, tree_id
-from blocks.repositories.github_client import GitHubClient
+from blocks.repositories.github_client import GitHubAccount, GitHubClient
 from core.errors import BlobMissing, ConcurrentUpdate, ConfigError, Conflict, ProviderError
 from core.snapshots import Manifest, SnapshotStore
 
@@ -81,7 +80,7 @@ def _as_text(data: bytes) -> str | None:
         return None
 
 
-class GitHubRepositoryTarget(RepositoryTarget):
+class GitHubRepositoryTarget(GitHubAccount, RepositoryTarget):
     """Keeps each project in its own GitHub repository (github.com or GitHub Enterprise)."""
 
     _block_type_name: ClassVar[str | None] = "Pom-Bolt GitHub Repository"
@@ -90,15 +89,6 @@ class GitHubRepositoryTarget(RepositoryTarget):
         "One GitHub repository per project; one commit per changed snapshot through the Git data API."
     )
 
-    credentials: GitHubCredentials = Field(
-        ..., title="Credentials", description="prefect-github credentials holding the token."
-    )
-    api_url: str = Field(
-        "https://api.github.com", title="API URL", description="REST API base (GitHub Enterprise: .../api/v3)."
-    )
-    owner: str | None = Field(
-        None, title="Owner", description="User or organisation owning the repositories; default the token's user."
-    )
     private: bool = Field(True, title="Private", description="Create repositories as private.")
     branch: str = Field("main", title="Branch", description="Branch that receives the commits.")
     author_name: str = Field("Pom-Bolt", title="Author name", description="Commit author and committer name.")
@@ -192,10 +182,7 @@ class GitHubRepositoryTarget(RepositoryTarget):
 
     # --- helpers ------------------------------------------------------------------------------------
     def _client(self) -> GitHubClient:
-        token: SecretStr | None = self.credentials.token
-        if token is None or not token.get_secret_value():
-            raise ConfigError("the GitHub credentials Block has no token; set 'token' on it")
-        return GitHubClient(self.api_url, token, block_name=getattr(self, "_block_document_name", None))
+        return GitHubClient(self.api_url, self._token(), block_name=self._block_document_name)
 
     def _ensure_repository(
         self, gh: GitHubClient, request: PublishRequest, state: RepositoryState
@@ -363,11 +350,7 @@ class GitHubRepositoryTarget(RepositoryTarget):
                 pass
         now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         who = {"name": self.author_name, "email": self.author_email, "date": now}
-        message = (
-            f"{request.message.strip() or 'Update generated app'}\n\n"
-            f"Pombolt-Snapshot: {request.snapshot_id}\nPombolt-Run: {request.run_id}\n"
-        )
-        body = {"message": message, "tree": tree, "parents": parents, "author": who, "committer": who}
+        body = {"message": request.commit_message(), "tree": tree, "parents": parents, "author": who, "committer": who}
         sha = gh.create_commit(full, body)
         snapshots.put_record(_RECORD, key, _PendingCommit(sha=sha))
         return sha

@@ -8,7 +8,7 @@ hide the request/write counts the run records. Our factory already honours ``Ret
 requests, so this module only names the endpoints (users, repositories, refs, blobs, trees, commits,
 contents) and returns their JSON. It is not a wrapper of the whole API.
 
-Content-creating calls first pass :func:`blocks.provider_limits.provider_slot`: inside a Prefect flow or
+Content-creating calls first pass :func:`core.concurrency.provider_slot`: inside a Prefect flow or
 task run it takes one slot of the global rate limit ``github-api`` (``strict=True``, created by
 ``pombolt init``: 80 writes a minute across all workers); outside a Prefect run (library use, contract
 tests, benches) it does nothing, because there is no Prefect API to hold the limit.
@@ -21,18 +21,45 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
+from prefect_github import GitHubCredentials
+from pydantic import BaseModel, Field, SecretStr
 
-from blocks.provider_limits import GITHUB_LIMIT, provider_slot
+from core.concurrency import GITHUB_LIMIT, provider_slot
+from core.errors import ConfigError
 from core.http import ProviderClient, make_client
 
-__all__ = ["GitHubClient"]
+__all__ = ["GitHubAccount", "GitHubClient"]
 
 _ACCEPT = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
 def _path(value: str) -> str:
     return quote(value, safe="")
+
+
+class GitHubAccount(BaseModel):
+    """The fields every GitHub Block has: whose token, which API, which owner (a mixin of those Blocks)."""
+
+    credentials: GitHubCredentials = Field(
+        ..., title="Credentials", description="prefect-github credentials holding the token."
+    )
+    api_url: str = Field(
+        "https://api.github.com", title="API URL", description="REST API base (GitHub Enterprise: .../api/v3)."
+    )
+    owner: str | None = Field(
+        None, title="Owner", description="User or organisation owning the repositories; default the token's user."
+    )
+
+    def _token(self) -> SecretStr:
+        """The token of the credentials Block.
+
+        Raises:
+            ConfigError: The credentials Block holds no token.
+        """
+        token: SecretStr | None = self.credentials.token
+        if token is None or not token.get_secret_value():
+            raise ConfigError("the GitHub credentials Block has no token; set 'token' on it")
+        return token
 
 
 class GitHubClient:

@@ -2,36 +2,28 @@
 
 Layout: ``<root>/<tenant_id>/<slug>-<short project id>.git``, created with ``git init --bare -b <branch>``
 and recorded in :class:`~blocks.repositories.base.RepositoryState` as ``repository_id =
-"<tenant_id>/<slug>-<short id>"``, so later runs reuse it. The commit is built without a work tree:
-
-1. every blob goes in with one ``git fast-import`` (it skips objects the repository already has);
-2. a throw-away index (``GIT_INDEX_FILE``) is filled with ``git update-index -z --index-info`` from the
-   manifest alone — so removed files disappear — and ``git write-tree`` turns it into a tree;
-3. when the tree equals the branch head's, nothing is committed; otherwise ``git commit-tree`` with the
-   head as parent and ``git update-ref <branch> NEW OLD`` (compare-and-swap: a concurrent publish loses
-   with :class:`~core.errors.ConcurrentUpdate`).
-
-git runs with an isolated environment (no system or user config, ``HOME`` in a temp dir, no prompts), so
-nothing on the machine changes modes, line endings or identities.
+"<tenant_id>/<slug>-<short id>"``, so later runs reuse it. The commit is built without a work tree
+(:mod:`blocks.repositories._git`); the branch then moves with ``git update-ref <branch> NEW OLD``
+(compare-and-swap: a concurrent publish loses with :class:`~core.errors.ConcurrentUpdate`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from blocks._local import require_writable
 from blocks.naming import repository_name
+from blocks.repositories._git import NO_GIT, Git, commit_snapshot, publish_result
 from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
-from core.errors import ConcurrentUpdate, ConfigError, Conflict, ProviderError, ProviderUnavailable
+from core.errors import ConcurrentUpdate, ConfigError, Conflict, ProviderError
 from core.settings import get_settings
-from core.snapshots import Manifest, SnapshotStore
+from core.snapshots import SnapshotStore
 
 __all__ = ["LocalGitRepository"]
 
@@ -39,76 +31,6 @@ _PROVIDER = "local-git"
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REPO_ID = re.compile(r"^(?P<tenant>[A-Za-z0-9_-]{1,64})/(?P<name>[a-z0-9][a-z0-9-]{0,79})$")
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,100}(?<![./])$")
-_GIT_TIMEOUT = 120.0
-_NO_GIT = "git is not installed or not on PATH; install git to use local repositories"
-
-
-class _Git:
-    """Runs git against one bare repository with an isolated environment, counting invocations."""
-
-    def __init__(self, git_dir: Path, home: Path, author: tuple[str, str]) -> None:
-        self.git_dir = git_dir
-        self.home = home
-        self.calls = 0
-        inherited = {k: v for k in ("PATH", "TMPDIR", "SYSTEMROOT") if (v := os.environ.get(k))}
-        self.env = {
-            **inherited,
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home),
-            "GIT_TERMINAL_PROMPT": "0",
-            "LC_ALL": "C",
-            "GIT_AUTHOR_NAME": author[0],
-            "GIT_AUTHOR_EMAIL": author[1],
-            "GIT_COMMITTER_NAME": author[0],
-            "GIT_COMMITTER_EMAIL": author[1],
-        }
-
-    def run(
-        self, *args: str, stdin: bytes | None = None, index: Path | None = None, bare: bool = True
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run ``git [--git-dir DIR] ARGS``; a non-zero exit becomes a :class:`ProviderError`."""
-        done = self.try_run(*args, stdin=stdin, index=index, bare=bare)
-        if done.returncode != 0:
-            detail = done.stderr.decode("utf-8", "replace").strip()[-800:] or f"exit code {done.returncode}"
-            raise ProviderError(_PROVIDER, f"git {args[0]} failed in {self.git_dir}: {detail}")
-        return done
-
-    def try_run(
-        self, *args: str, stdin: bytes | None = None, index: Path | None = None, bare: bool = True
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run git and return the completed process whatever its exit code."""
-        argv = ["git", f"--git-dir={self.git_dir}", *args] if bare else ["git", *args]
-        env = {**self.env, "GIT_INDEX_FILE": str(index)} if index else self.env
-        self.calls += 1
-        try:
-            return subprocess.run(
-                argv,
-                input=stdin,
-                capture_output=True,
-                env=env,
-                cwd=self.home,
-                timeout=_GIT_TIMEOUT,
-                check=False,
-            )
-        except FileNotFoundError as exc:
-            raise ConfigError(_NO_GIT) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise ProviderUnavailable(
-                _PROVIDER, f"git {args[0]} took longer than {_GIT_TIMEOUT:.0f} s in {self.git_dir}"
-            ) from exc
-
-    def out(self, *args: str, stdin: bytes | None = None, index: Path | None = None) -> str:
-        """Run git and return its stripped standard output."""
-        return self.run(*args, stdin=stdin, index=index).stdout.decode().strip()
-
-    def resolve(self, rev: str) -> str | None:
-        """The object id ``rev`` names, or None when it does not exist."""
-        done = self.try_run("rev-parse", "--verify", "--quiet", rev)
-        if done.returncode != 0:
-            return None
-        return done.stdout.decode().strip() or None
 
 
 class LocalGitRepository(RepositoryTarget):
@@ -127,9 +49,7 @@ class LocalGitRepository(RepositoryTarget):
     )
     branch: str = Field("main", title="Branch", description="Branch that receives the commits.")
     author_name: str = Field("Pom-Bolt", title="Author name", description="Author and committer name.")
-    author_email: str = Field(
-        "pombolt@localhost", title="Author email", description="Author and committer email."
-    )
+    author_email: str = Field("pombolt@localhost", title="Author email", description="Author and committer email.")
 
     @field_validator("branch")
     @classmethod
@@ -146,21 +66,10 @@ class LocalGitRepository(RepositoryTarget):
             ConfigError: Naming what is missing and how to fix it.
         """
         if shutil.which("git") is None:
-            raise ConfigError(_NO_GIT)
-        root = self.root_path()
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=root, prefix=".write-probe-"):
-                pass
-        except OSError as exc:
-            raise ConfigError(
-                f"repository folder {root} is not writable ({exc.strerror or exc}); "
-                "set the block's root or POMBOLT_DATA_DIR to a folder you can write"
-            ) from exc
+            raise ConfigError(NO_GIT)
+        require_writable(self.root_path(), "repository")
 
-    def publish(
-        self, snapshots: SnapshotStore, request: PublishRequest, state: RepositoryState
-    ) -> PublishResult:
+    def publish(self, snapshots: SnapshotStore, request: PublishRequest, state: RepositoryState) -> PublishResult:
         """Make the branch's tree equal the snapshot with at most one new commit.
 
         Raises:
@@ -171,31 +80,23 @@ class LocalGitRepository(RepositoryTarget):
         """
         repo_id = self._repository_id(request, state)
         git_dir = self.root_path() / f"{repo_id}.git"
-        manifest = snapshots.manifest(request.snapshot_id)
         with tempfile.TemporaryDirectory(prefix="pombolt-git-") as tmp:
-            git = _Git(git_dir, Path(tmp), (self.author_name, self.author_email))
+            git = Git(_PROVIDER, git_dir, Path(tmp), (self.author_name, self.author_email))
             created = self._ensure_repository(git)
-            tree = self._write_tree(git, snapshots, manifest, Path(tmp))
             ref = f"refs/heads/{self.branch}"
             old = git.resolve(f"{ref}^{{commit}}")
-            if old is not None and git.resolve(f"{old}^{{tree}}") == tree:
-                sha, committed = old, False
-            else:
-                sha, committed = self._commit(git, ref, tree, old, request), True
-        url = git_dir.as_uri()
-        return PublishResult(
-            repository_url=url,
-            commit_sha=sha,
-            committed=committed,
+            commit = commit_snapshot(git, snapshots, request, old)
+            if commit[1]:
+                self._move(git, ref, commit[0], old, request)
+        return publish_result(
+            request,
+            state,
+            repository_id=repo_id,
+            url=git_dir.as_uri(),
+            commit=commit,
             created=created,
-            state=RepositoryState(
-                repository_id=repo_id,
-                url=url,
-                created_by_run=request.run_id if created else state.created_by_run,
-                extra={**state.extra, "branch": self.branch},
-            ),
-            requests=git.calls,
-            writes=1 if committed else 0,
+            git=git,
+            extra={"branch": self.branch},
         )
 
     def remove(self, state: RepositoryState) -> None:
@@ -236,7 +137,7 @@ class LocalGitRepository(RepositoryTarget):
             raise ConfigError(f"repository id {repo_id!r} is not a local-git id ('<tenant>/<name>')")
         return repo_id
 
-    def _ensure_repository(self, git: _Git) -> bool:
+    def _ensure_repository(self, git: Git) -> bool:
         """Create the bare repository when missing; True when this call created it."""
         if (git.git_dir / "HEAD").is_file():
             return False
@@ -246,37 +147,11 @@ class LocalGitRepository(RepositoryTarget):
             raise ConfigError(
                 f"cannot create {git.git_dir.parent} ({exc.strerror or exc}); set a writable root"
             ) from exc
-        git.run("init", "--quiet", "--bare", "-b", self.branch, str(git.git_dir), bare=False)
+        git.init_bare(self.branch)
         return True
 
-    @staticmethod
-    def _write_tree(git: _Git, snapshots: SnapshotStore, manifest: Manifest, tmp: Path) -> str:
-        """Store every blob and build the snapshot's tree from scratch; return the tree id."""
-        shas = list(dict.fromkeys(e.sha256 for e in manifest.files))
-        oids: dict[str, str] = {}
-        if shas:
-            paths = {e.sha256: e.path for e in manifest.files}
-            stream = bytearray()
-            for mark, sha in enumerate(shas, start=1):
-                data = snapshots.read_blob(sha, path=paths[sha])
-                stream += b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n"
-            marks = tmp / "marks"
-            git.run("fast-import", "--quiet", f"--export-marks={marks}", stdin=bytes(stream))
-            by_mark = dict(line.split(" ", 1) for line in marks.read_text().split("\n") if line)
-            oids = {sha: by_mark[f":{mark}"] for mark, sha in enumerate(shas, start=1)}
-        index = tmp / "index"
-        entries = b"".join(f"{e.mode} {oids[e.sha256]}\t{e.path}".encode() + b"\0" for e in manifest.files)
-        git.run("update-index", "-z", "--index-info", stdin=entries, index=index)
-        return git.out("write-tree", index=index)
-
-    def _commit(self, git: _Git, ref: str, tree: str, old: str | None, request: PublishRequest) -> str:
-        """Commit ``tree`` on top of ``old`` and move the branch with compare-and-swap."""
-        message = (
-            f"{request.message.strip() or 'Update generated app'}\n\n"
-            f"Pombolt-Snapshot: {request.snapshot_id}\nPombolt-Run: {request.run_id}\n"
-        )
-        parents = ["-p", old] if old else []
-        new = git.out("commit-tree", tree, *parents, "-F", "-", stdin=message.encode())
+    def _move(self, git: Git, ref: str, new: str, old: str | None, request: PublishRequest) -> None:
+        """Move the branch from ``old`` to ``new`` with compare-and-swap."""
         expected = old or "0" * len(new)
         done = git.try_run("update-ref", "-m", f"pombolt publish {request.run_id}", ref, new, expected)
         if done.returncode != 0:
@@ -287,4 +162,3 @@ class LocalGitRepository(RepositoryTarget):
                 )
             detail = done.stderr.decode("utf-8", "replace").strip()[-800:]
             raise ProviderError(_PROVIDER, f"git update-ref failed in {git.git_dir}: {detail}")
-        return new

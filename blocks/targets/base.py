@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field
 
+from blocks.base import ProviderRequest, ProviderState
 from core.snapshots import SnapshotStore
 
 
-class SiteState(BaseModel):
+class SiteState(ProviderState):
     """What a project owns at a hosting provider; kept on the project, passed in and out."""
 
     site_id: str | None = None
-    url: str | None = None
-    created_by_run: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    live_snapshot: str | None = Field(
+        None, description="The site snapshot the last deploy put live (set by the phase)."
+    )
+    live_url: str | None = Field(None, description="Where the last deploy serves it (set by the phase).")
 
 
-class DeployRequest(BaseModel):
+class DeployRequest(ProviderRequest):
     """Ids a deploy works from."""
 
-    tenant_id: str
-    project_id: str
-    project_name: str
-    run_id: str
     site_snapshot_id: str
 
 
@@ -53,10 +50,9 @@ class DeploymentTarget(Block, ABC):
     def deploy(self, snapshots: SnapshotStore, request: DeployRequest, state: SiteState) -> DeployResult:
         """Make the live site equal the snapshot, uploading only what the target lacks."""
 
-    def index_url(self, result: DeployResult) -> str:
-        """The URL verify fetches to compare ``index.html`` (default: the live URL)."""
-        return result.live_url
-
+    @abstractmethod
     def remove(self, state: SiteState) -> None:
-        """Remove the site (compensation for a run that created it)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot delete sites")
+        """Remove what a run created (compensation): afterwards the site is gone or serves nothing.
+
+        A site that is already gone is not an error, so calling it twice is harmless.
+        """

@@ -19,7 +19,7 @@ A deploy:
 5. creates the deployment with its manifest (multipart, API token) and polls it until its ``deploy``
    stage succeeds; a failed stage raises :class:`~core.errors.DeployFailed`.
 
-Every API call first takes a slot of the global limit ``cloudflare-api`` (see ``blocks/provider_limits.py``);
+Every API call first takes a slot of the global limit ``cloudflare-api`` (see ``core/concurrency.py``);
 429 and ``Retry-After`` are honoured by the HTTP factory.
 """
 
@@ -35,21 +35,20 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, SecretStr
 
-from blocks.provider_limits import CLOUDFLARE_LIMIT, provider_slot
-from blocks.targets._common import content_type, deleted_since, poll_until, project_deploy_result
+from blocks.targets._common import content_type, poll_until
 from blocks.targets._hashing import cloudflare_asset_key
-from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
+from blocks.targets._project import ProjectDeploy, ProjectSite
+from blocks.targets.base import SiteState
+from core.concurrency import CLOUDFLARE_LIMIT, provider_slot
 from core.errors import AuthFailed, ConfigError, DeployFailed, ProviderError
 from core.files import GeneratedFile
 from core.http import ProviderClient, make_client
-from core.snapshots import SnapshotStore
 
 __all__ = ["CloudflarePagesSite"]
 
 log = logging.getLogger("pombolt.targets.cloudflare")
 
 _PROVIDER = "cloudflare"
-_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,57}$")
 _MAX_FILE = 25 * 1024 * 1024  # wrangler MAX_ASSET_SIZE
 _BUCKET_BYTES = 40 * 1024 * 1024
 _BUCKET_FILES = 2000
@@ -59,8 +58,12 @@ _SPECIAL_PARTS = ("_headers", "_redirects", "_routes.json")
 _SKIPPED = ("_worker.js",)
 
 
-class CloudflarePagesSite(DeploymentTarget):
+class CloudflarePagesSite(ProjectSite):
     """Deploys site snapshots to one Cloudflare Pages project by direct upload."""
+
+    _host: ClassVar[str] = "Cloudflare Pages"
+    _name_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9-]{0,57}$")
+    _name_rule: ClassVar[str] = "1-58 lowercase letters, digits and dashes, starting with a letter or digit"
 
     _block_type_name: ClassVar[str | None] = "Pom-Bolt Cloudflare Pages"
     _block_type_slug: ClassVar[str | None] = "pombolt-cloudflare-pages"
@@ -99,17 +102,13 @@ class CloudflarePagesSite(DeploymentTarget):
         with self._client() as client:
             self._find_project(client)
 
-    def deploy(self, snapshots: SnapshotStore, request: DeployRequest, state: SiteState) -> DeployResult:
-        """Upload what Cloudflare lacks, create the deployment and wait until it is live.
+    # --- project ------------------------------------------------------------------------------------
+    def _deploy_files(self, files: Sequence[GeneratedFile], state: SiteState) -> ProjectDeploy:
+        """Upload what Cloudflare lacks, create the deployment and wait until its deploy stage succeeds.
 
         Raises:
-            ConfigError: Invalid project name, or a file above Cloudflare's 25 MiB limit.
-            DeployFailed: The deployment failed or did not finish in time.
-            ProviderError: An API call failed (auth, rejected, unavailable).
+            ConfigError: A file above Cloudflare's 25 MiB limit.
         """
-        self._check_name()
-        manifest = snapshots.manifest(request.site_snapshot_id)
-        files = snapshots.files(request.site_snapshot_id)
         assets, parts = _split(files)
         with self._client() as client:
             project = self._find_project(client)
@@ -121,24 +120,13 @@ class CloudflarePagesSite(DeploymentTarget):
             deployment = self._create_deployment(client, keys, parts)
             deployment = self._wait(client, str(deployment["id"]))
             requests = client.stats.requests + asset_requests
-        return project_deploy_result(
-            request,
-            state,
-            project_name=self.project_name,
-            live_url=self.site_url or _production_url(project, self.project_name),
-            deploy_id=str(deployment["id"]),
-            created=created,
-            uploaded=(uploaded, uploaded_bytes),
-            files_deleted=deleted_since(snapshots, state, manifest),
-            requests=requests,
-        )
+        url = _production_url(project, self.project_name)
+        return ProjectDeploy(str(deployment["id"]), url, created, (uploaded, uploaded_bytes), requests)
 
-    def remove(self, state: SiteState) -> None:
-        """Delete the Pages project, only when a run created it (``created_by_run`` is set)."""
-        if not state.created_by_run or not state.site_id:
-            return
+    def _delete_project(self, name: str) -> None:
         with self._client() as client:
-            self._call(client, "DELETE", f"{self._projects_path()}/{state.site_id}", expected=(404,))
+            provider_slot(CLOUDFLARE_LIMIT)
+            client.request("DELETE", f"{self._projects_path()}/{name}", expected=(404,))  # 404: already gone
 
     # --- project ------------------------------------------------------------------------------------
     def _find_project(self, client: ProviderClient) -> dict[str, Any] | None:
@@ -261,13 +249,6 @@ class CloudflarePagesSite(DeploymentTarget):
 
     def _project_path(self) -> str:
         return f"{self._projects_path()}/{self.project_name}"
-
-    def _check_name(self) -> None:
-        if not _PROJECT_NAME.match(self.project_name):
-            raise ConfigError(
-                f"Cloudflare Pages project name {self.project_name!r} is invalid; use 1-58 lowercase letters, "
-                "digits and dashes, starting with a letter or digit"
-            )
 
 
 class _AssetSession:

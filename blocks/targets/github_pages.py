@@ -29,18 +29,18 @@ from typing import Any, ClassVar
 
 import httpx
 import tenacity
-from prefect_github import GitHubCredentials
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
 from blocks.naming import repository_name
-from blocks.provider_limits import GITHUB_LIMIT, provider_slot
 from blocks.repositories.base import PublishRequest, RepositoryState
 from blocks.repositories.git_tree import TreeEntry, blob_id, tree_id
 from blocks.repositories.github import GitHubRepositoryTarget
-from blocks.repositories.github_client import GitHubClient
+from blocks.repositories.github_client import GitHubAccount, GitHubClient
+from blocks.targets._common import deploy_result
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
-from core.errors import ConfigError, Conflict, DeployFailed, ProviderRejected
-from core.http import redact
+from core.concurrency import GITHUB_LIMIT, provider_slot
+from core.errors import Conflict, DeployFailed, ProviderRejected
+from core.redaction import redact
 from core.snapshots import SnapshotStore
 
 __all__ = ["GitHubPagesSite"]
@@ -91,7 +91,7 @@ class _Diff:
         self.changed, self.changed_bytes, self.deleted = changed, changed_bytes, deleted
 
 
-class GitHubPagesSite(DeploymentTarget):
+class GitHubPagesSite(GitHubAccount, DeploymentTarget):
     """Serves each project's site with GitHub Pages from a ``gh-pages`` branch."""
 
     _block_type_name: ClassVar[str | None] = "Pom-Bolt GitHub Pages Site"
@@ -100,15 +100,6 @@ class GitHubPagesSite(DeploymentTarget):
         "GitHub Pages: the site as one commit on a gh-pages branch, Pages enabled through the API."
     )
 
-    credentials: GitHubCredentials = Field(
-        ..., title="Credentials", description="prefect-github credentials holding the token."
-    )
-    api_url: str = Field(
-        "https://api.github.com", title="API URL", description="REST API base (GitHub Enterprise: .../api/v3)."
-    )
-    owner: str | None = Field(
-        None, title="Owner", description="User or organisation owning the repositories; default the token's user."
-    )
     repository: str | None = Field(
         None,
         title="Repository",
@@ -180,28 +171,22 @@ class GitHubPagesSite(DeploymentTarget):
             if self.wait_for_build:
                 self._wait_built(gh, full, published.commit_sha)
             requests = gh.http.stats.requests + published.requests
-        live_url = self._live_url(full, page)
-        extra = dict(state.extra)
-        extra.update({"full_name": full, "branch": self.branch, "snapshot_id": request.site_snapshot_id})
+        extra = {"full_name": full, "branch": self.branch}
         if published.created:
             extra["repository_created_by_run"] = request.run_id
         if enabled:
             extra["pages_enabled_by_run"] = request.run_id
-        created = published.created or enabled
-        return DeployResult(
-            live_url=live_url,
+        return deploy_result(
+            request,
+            state,
+            site_id=published.state.repository_id,
+            live_url=self._live_url(full, page),
             deploy_id=published.commit_sha,
-            state=SiteState(
-                site_id=published.state.repository_id,
-                url=live_url,
-                created_by_run=request.run_id if created else state.created_by_run,
-                extra=extra,
-            ),
-            created=created,
-            files_uploaded=diff.changed,
-            bytes_uploaded=diff.changed_bytes,
+            created=published.created or enabled,
+            uploaded=(diff.changed, diff.changed_bytes),
             files_deleted=diff.deleted,
             requests=requests,
+            extra=extra,
         )
 
     def remove(self, state: SiteState) -> None:
@@ -248,10 +233,7 @@ class GitHubPagesSite(DeploymentTarget):
         return target
 
     def _client(self) -> _PagesClient:
-        token: SecretStr | None = self.credentials.token
-        if token is None or not token.get_secret_value():
-            raise ConfigError("the GitHub credentials Block has no token; set 'token' on it")
-        return _PagesClient(self.api_url, token, block_name=self._block_document_name)
+        return _PagesClient(self.api_url, self._token(), block_name=self._block_document_name)
 
     def _full_name(self, gh: GitHubClient, request: DeployRequest, state: SiteState) -> str:
         """``owner/name`` of the repository the site lives in (as recorded, or as it will be named)."""

@@ -21,15 +21,16 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
+from blocks._local import require_writable
 from blocks.naming import repository_name
 from blocks.targets import static_host as static_server
+from blocks.targets._common import deploy_result
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from core.errors import ConfigError, Conflict, DeployFailed
 from core.settings import get_settings
@@ -76,15 +77,7 @@ class LocalStaticSite(DeploymentTarget):
             ConfigError: Naming the folder and how to fix it.
         """
         root = self.root_path()
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=root, prefix=".write-probe-"):
-                pass
-        except OSError as exc:
-            raise ConfigError(
-                f"sites folder {root} is not writable ({exc.strerror or exc}); "
-                "set the block's root or POMBOLT_DATA_DIR to a folder you can write"
-            ) from exc
+        require_writable(root, "sites")
         if self.base_url is None:
             self._check_served_root(root)
 
@@ -117,19 +110,16 @@ class LocalStaticSite(DeploymentTarget):
             raise DeployFailed(f"cannot write site {site_id} in {root}: {exc.strerror or exc}") from exc
         live_url = f"{base_url}/{site_id}/"
         removed = set(previous.by_path()) - set(manifest.by_path()) if previous else set()
-        return DeployResult(
+        return deploy_result(
+            request,
+            state,
+            site_id=site_id,
             live_url=live_url,
             deploy_id=request.site_snapshot_id,
-            state=SiteState(
-                site_id=site_id,
-                url=live_url,
-                created_by_run=request.run_id if created else state.created_by_run,
-                extra={**state.extra, "release": name},
-            ),
             created=created,
-            files_uploaded=uploaded,
-            bytes_uploaded=written,
+            uploaded=(uploaded, written),
             files_deleted=len(removed),
+            extra={"release": name},
         )
 
     def remove(self, state: SiteState) -> None:

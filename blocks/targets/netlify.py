@@ -18,7 +18,6 @@ limit would fail instead of limiting, so the helper is a no-op there; Netlify's 
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -26,10 +25,12 @@ from urllib.parse import quote
 import tenacity
 from pydantic import BaseModel, Field, SecretStr
 
-from blocks.provider_limits import NETLIFY_LIMIT, provider_slot
+from blocks.targets._common import deleted_since, deploy_result
+from blocks.targets._hashing import sha1_hex
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from blocks.targets.local_static import site_name
-from core.errors import BlobMissing, DeployFailed, PomBoltError, ProviderError, SnapshotCorrupt
+from core.concurrency import NETLIFY_LIMIT, provider_slot
+from core.errors import DeployFailed, PomBoltError
 from core.http import ProviderClient, make_client
 from core.snapshots import Manifest, SnapshotStore
 
@@ -98,7 +99,7 @@ class NetlifySite(DeploymentTarget):
             ProviderError: A call failed (bad token, rate limited past the retry budget, ...).
         """
         manifest = snapshots.manifest(request.site_snapshot_id)
-        digests = {e.path: _sha1(snapshots.read_blob(e.sha256, path=e.path)) for e in manifest.files}
+        digests = {e.path: sha1_hex(snapshots.read_blob(e.sha256, path=e.path)) for e in manifest.files}
         with self._client() as client:
             site, created = self._site(client, snapshots, request, state)
             provider_slot(NETLIFY_LIMIT)
@@ -109,20 +110,17 @@ class NetlifySite(DeploymentTarget):
             final = self._wait_ready(client, deploy_id, site)
             requests = client.stats.requests
         live_url = str(site.get("ssl_url") or site.get("url") or final.get("ssl_url") or "").rstrip("/") + "/"
-        return DeployResult(
+        return deploy_result(
+            request,
+            state,
+            site_id=str(site["id"]),
             live_url=live_url,
             deploy_id=deploy_id,
-            state=SiteState(
-                site_id=str(site["id"]),
-                url=live_url,
-                created_by_run=request.run_id if created else state.created_by_run,
-                extra={**state.extra, "site_name": site.get("name"), "snapshot_id": request.site_snapshot_id},
-            ),
             created=created,
-            files_uploaded=uploaded,
-            bytes_uploaded=sent,
-            files_deleted=_deleted(snapshots, state, manifest),
+            uploaded=(uploaded, sent),
+            files_deleted=deleted_since(snapshots, state, manifest),
             requests=requests,
+            extra={"site_name": site.get("name")},
         )
 
     def remove(self, state: SiteState) -> None:
@@ -218,19 +216,3 @@ class NetlifySite(DeploymentTarget):
             "then deploy again (or raise the block's ready_timeout)",
             retryable=True,
         )
-
-
-def _sha1(data: bytes) -> str:
-    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
-
-
-def _deleted(snapshots: SnapshotStore, state: SiteState, manifest: Manifest) -> int:
-    """Files the previous deploy had and this one does not (0 when the previous snapshot is unknown)."""
-    previous = state.extra.get("snapshot_id")
-    if not isinstance(previous, str):
-        return 0
-    try:
-        old = snapshots.manifest(previous)
-    except (BlobMissing, SnapshotCorrupt, ProviderError):
-        return 0
-    return len(set(old.by_path()) - set(manifest.by_path()))

@@ -17,7 +17,6 @@ R2 custom domain, a CDN); otherwise the path-style object URL of ``index.html``
 from __future__ import annotations
 
 import json
-import mimetypes
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -27,49 +26,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from prefect_aws import S3Bucket
 from pydantic import BaseModel, Field
 
+from blocks.targets._common import content_type, deploy_result
 from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
 from blocks.targets.local_static import site_name
 from core.errors import AuthFailed, ConfigError, ProviderError, ProviderRejected, ProviderUnavailable
-from core.http import redact
+from core.redaction import redact
 from core.snapshots import SnapshotStore
 
-__all__ = ["S3Website", "content_type"]
+__all__ = ["S3Website"]
 
 _PROVIDER = "s3"
 MANIFEST_NAME = ".pombolt-manifest.json"
-_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".htm": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".ico": "image/x-icon",
-    ".woff": "font/woff",
-    ".woff2": "font/woff2",
-    ".ttf": "font/ttf",
-    ".otf": "font/otf",
-    ".txt": "text/plain; charset=utf-8",
-    ".md": "text/markdown; charset=utf-8",
-    ".xml": "application/xml",
-    ".webmanifest": "application/manifest+json",
-    ".wasm": "application/wasm",
-    ".map": "application/json",
-}
 _AUTH_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "403"})
-
-
-def content_type(path: str) -> str:
-    """The Content-Type a site file is served with (our table, then ``mimetypes``, then octet-stream)."""
-    name = path.rsplit("/", 1)[-1].lower()
-    ext = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-    return _TYPES.get(ext) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class _Entry(BaseModel):
@@ -173,19 +141,16 @@ class S3Website(DeploymentTarget):
                 CacheControl="no-store",
             )
         live_url = self._live_url(client, site_id, folder)
-        return DeployResult(
+        return deploy_result(
+            request,
+            state,
+            site_id=site_id,
             live_url=live_url,
             deploy_id=request.site_snapshot_id,
-            state=SiteState(
-                site_id=site_id,
-                url=live_url,
-                created_by_run=request.run_id if created else state.created_by_run,
-                extra={**state.extra, "bucket": self.bucket.bucket_name, "folder": folder},
-            ),
             created=created,
-            files_uploaded=uploaded,
-            bytes_uploaded=sent,
+            uploaded=(uploaded, sent),
             files_deleted=len(removed),
+            extra={"bucket": self.bucket.bucket_name, "folder": folder},
         )
 
     def remove(self, state: SiteState) -> None:

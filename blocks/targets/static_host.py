@@ -1,24 +1,21 @@
-"""The detached local static server that serves local sites (DESIGN §8, embedded mode).
+"""The lifecycle of the detached local static server that serves local sites (DESIGN §8, embedded mode).
 
-``ensure_running(settings)`` starts ``python -m blocks.targets.static_host serve --root <data_dir>/sites ...`` as
-a detached process (its own session, output to ``<data_dir>/static-server.log``), records it in the
-pidfile ``<data_dir>/static-server.json`` and waits until it answers; a server that is already running
-for the same root is reused. ``status`` tells whether it runs, ``stop`` ends it (``pombolt stop``).
+``ensure_running(settings)`` starts ``python -m ops.static_server serve --root <data_dir>/sites ...`` as a
+detached process (its own session, output to ``<data_dir>/static-server.log``), records it in the pidfile
+``<data_dir>/static-server.json`` and waits until it answers; a server that is already running for the same
+root is reused. ``status`` tells whether it runs, ``stop`` ends it (``pombolt stop``).
 
-The server binds loopback only, serves the root with symlinks followed (sites are symlinks to releases),
-hides top-level dot folders (``.releases``), lists no directories, sends ``Cache-Control: no-cache`` and
-answers ``GET /__pombolt_health`` with ``{"service", "pid", "root"}`` so a reused port is known to be ours.
+The server itself lives in :mod:`ops.static_server` (a process, on a floor above the Blocks): it is started
+by its module name, never imported from here. It answers ``GET`` :data:`HEALTH_PATH` with ``{"service",
+"pid", "root"}``, so a reused port is known to be ours, and exits with :data:`EXIT_PORT_TAKEN` when its port
+is taken.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import errno
 import fcntl
-import functools
 import http.client
-import io
 import ipaddress
 import json
 import os
@@ -28,12 +25,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,13 +35,29 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from core.settings import Settings
 
-__all__ = ["HEALTH_PATH", "ServerInfo", "ensure_running", "main", "make_server", "status", "stop"]
+__all__ = [
+    "EXIT_PORT_TAKEN",
+    "HEALTH_PATH",
+    "SERVER_MODULE",
+    "SERVICE",
+    "ServerInfo",
+    "check_loopback",
+    "ensure_running",
+    "server_url",
+    "sites_root",
+    "status",
+    "stop",
+]
 
 HEALTH_PATH = "/__pombolt_health"
 SERVICE = "pombolt-static"
+SERVER_MODULE = "ops.static_server"
+"""The module the server process runs (``python -m ops.static_server serve ...``)."""
+EXIT_PORT_TAKEN = 2
+"""The server's exit code when its port is taken."""
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
-_PROJECT_DIR = Path(__file__).resolve().parent.parent
+_PROJECT_DIR = Path(__file__).resolve().parents[2]
 _spawned: dict[int, subprocess.Popen[bytes]] = {}  # children of this process, so they get reaped
 
 
@@ -107,7 +116,7 @@ def ensure_running(settings: Settings, *, timeout: float = START_TIMEOUT) -> Ser
             the server does not come up (the message points at the log).
     """
     host, wanted = settings.static_host, settings.static_port
-    _check_loopback(host)
+    check_loopback(host)
     settings.ensure_data_dir()
     root = sites_root(settings).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -150,142 +159,22 @@ def stop(settings: Settings, *, timeout: float = STOP_TIMEOUT) -> bool:
     return stopped
 
 
-# --- the server ----------------------------------------------------------------------------------
-class StaticHandler(SimpleHTTPRequestHandler):
-    """Serves one root: symlinks followed, no listings, no top-level dot folders, no caching."""
-
-    server_version = "PomBoltStatic/1"
-    extensions_map: ClassVar[dict[str, str]] = {  # type: ignore[misc]
-        **SimpleHTTPRequestHandler.extensions_map,
-        ".html": "text/html; charset=utf-8",
-        ".js": "text/javascript; charset=utf-8",
-        ".mjs": "text/javascript; charset=utf-8",
-        ".css": "text/css; charset=utf-8",
-        ".json": "application/json",
-        ".svg": "image/svg+xml",
-        ".png": "image/png",
-        ".ico": "image/x-icon",
-        ".webp": "image/webp",
-        ".woff": "font/woff",
-        ".woff2": "font/woff2",
-        ".wasm": "application/wasm",
-        ".txt": "text/plain; charset=utf-8",
-    }
-
-    def do_GET(self) -> None:
-        """Answer the health probe, refuse hidden paths, else serve the file."""
-        if self._url_path() == HEALTH_PATH:
-            self._send_health()
-        elif self._hidden():
-            self.send_error(HTTPStatus.NOT_FOUND)
-        else:
-            super().do_GET()
-
-    def do_HEAD(self) -> None:
-        """Like GET without a body."""
-        if self._hidden():
-            self.send_error(HTTPStatus.NOT_FOUND)
-        else:
-            super().do_HEAD()
-
-    def list_directory(self, path: str | os.PathLike[str]) -> io.BytesIO | None:
-        """Never list folders (a site without index.html is a 404)."""
-        self.send_error(HTTPStatus.NOT_FOUND)
-        return None
-
-    def end_headers(self) -> None:
-        """Add ``Cache-Control: no-cache`` to every response."""
-        self.send_header("Cache-Control", "no-cache")
-        super().end_headers()
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Log only failed requests (keep the log quiet)."""
-        if str(code).isdigit() and int(code) >= 400:
-            super().log_request(code, size)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Write one line to stderr (the log file)."""
-        sys.stderr.write(f"{self.log_date_time_string()} {self.address_string()} {format % args}\n")
-
-    def _url_path(self) -> str:
-        return unquote(urlsplit(self.path).path)
-
-    def _hidden(self) -> bool:
-        first = self._url_path().lstrip("/").split("/", 1)[0]
-        return first.startswith(".")
-
-    def _send_health(self) -> None:
-        body = json.dumps({"service": SERVICE, "pid": os.getpid(), "root": self.directory}).encode()
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-def make_server(root: Path, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """Bind a static server for ``root`` on a loopback address (``port`` 0 = a free port).
-
-    Raises:
-        ConfigError: When ``host`` is not a loopback address.
-        OSError: When the port cannot be bound.
-    """
-    _check_loopback(host)
-    handler = functools.partial(StaticHandler, directory=str(root.resolve()))
-    server_class = _Server6 if ":" in host else _Server
-    return server_class((host, port), handler)
-
-
-def serve(root: Path, host: str, port: int) -> int:
-    """Serve ``root`` until SIGTERM/SIGINT; the body of ``python -m blocks.targets.static_host serve``."""
-    try:
-        server = make_server(root, host, port)
-    except OSError as exc:
-        sys.stderr.write(f"cannot bind {host}:{port}: {exc.strerror or exc}\n")
-        return 2 if exc.errno == errno.EADDRINUSE else 1
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _stop)
-    bound_port = server.server_address[1]
-    sys.stderr.write(f"pombolt static server pid {os.getpid()} serving {root} at {_url(host, bound_port)}\n")
-    with server:
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever(poll_interval=0.2)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m blocks.targets.static_host serve --root DIR [--host H] [--port P]``."""
-    parser = argparse.ArgumentParser(prog="python -m blocks.targets.static_host")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = commands.add_parser("serve", help="serve a folder of sites on a loopback address")
-    serve_cmd.add_argument("--root", required=True, type=Path)
-    serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=0)
-    args = parser.parse_args(argv)
-    return serve(args.root, args.host, args.port)
-
-
 # --- internals -----------------------------------------------------------------------------------
 class _BindFailed(Exception):
     """The child could not bind its port."""
 
 
-def _url(host: str, port: int) -> str:
+def server_url(host: str, port: int) -> str:
+    """The base URL of a server on ``host``:``port`` (IPv6 hosts in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _check_loopback(host: str) -> None:
+def check_loopback(host: str) -> None:
+    """Refuse a host that is not a loopback address: the server must never be reachable from outside.
+
+    Raises:
+        ConfigError: Naming the host.
+    """
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -327,7 +216,7 @@ def _start(settings: Settings, root: Path, host: str, port: int, timeout: float)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_DIR), env.get("PYTHONPATH")) if p)
     log = log_path(settings)
-    argv = [sys.executable, "-m", "blocks.targets.static_host", "serve", "--root", str(root), "--host", host]
+    argv = [sys.executable, "-m", SERVER_MODULE, "serve", "--root", str(root), "--host", host]
     try:
         with log.open("ab") as out:
             offset = out.tell()
@@ -343,14 +232,14 @@ def _start(settings: Settings, root: Path, host: str, port: int, timeout: float)
     except OSError as exc:
         raise ConfigError(f"cannot start the static server ({exc.strerror or exc}); see {log}") from exc
     _spawned[proc.pid] = proc
-    info = ServerInfo(pid=proc.pid, host=host, port=port, url=_url(host, port), root=str(root))
+    info = ServerInfo(pid=proc.pid, host=host, port=port, url=server_url(host, port), root=str(root))
     _write_pidfile(pidfile_path(settings), info)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
             _forget(settings, proc.pid)
-            if code == 2:
+            if code == EXIT_PORT_TAKEN:
                 raise _BindFailed(port)
             raise ConfigError(
                 f"the static server exited with code {code} while starting: {_tail(log, offset)} (log: {log})"
@@ -422,7 +311,7 @@ def _is_ours(info: ServerInfo) -> bool:
         args = Path(f"/proc/{info.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"blocks.targets.static_host" in args and b"serve" in args
+    return SERVER_MODULE.encode() in args and b"serve" in args
 
 
 def _terminate(pid: int, timeout: float) -> None:
@@ -460,7 +349,3 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ A deploy, the way Vercel's own client saves uploads:
 4. polls the deployment until ``READY``; ``ERROR``/``CANCELED`` raise :class:`~core.errors.DeployFailed`
    with Vercel's message.
 
-Every API call first takes a slot of the global limit ``vercel-api`` (``blocks/provider_limits.py``);
+Every API call first takes a slot of the global limit ``vercel-api`` (``core/concurrency.py``);
 429 and ``Retry-After`` are honoured by the HTTP factory.
 """
 
@@ -28,27 +28,30 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 
-from blocks.provider_limits import VERCEL_LIMIT, provider_slot
-from blocks.targets._common import deleted_since, poll_until, project_deploy_result
+from blocks.targets._common import poll_until
 from blocks.targets._hashing import sha1_hex
-from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
+from blocks.targets._project import ProjectDeploy, ProjectSite
+from blocks.targets.base import SiteState
+from core.concurrency import VERCEL_LIMIT, provider_slot
 from core.errors import ConfigError, DeployFailed, ProviderError, ProviderRejected
 from core.files import GeneratedFile
 from core.http import ProviderClient, make_client
-from core.snapshots import SnapshotStore
 
 __all__ = ["VercelProject"]
 
 log = logging.getLogger("pombolt.targets.vercel")
 
 _PROVIDER = "vercel"
-_PROJECT_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$")
 _FINAL = frozenset({"READY", "ERROR", "CANCELED"})
 _MAX_FILES = 15_000  # Vercel's client switches to an archive above this; the server rejects more
 
 
-class VercelProject(DeploymentTarget):
+class VercelProject(ProjectSite):
     """Deploys site snapshots to one Vercel project, uploading only files Vercel lacks."""
+
+    _host: ClassVar[str] = "Vercel"
+    _name_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$")
+    _name_rule: ClassVar[str] = "up to 100 lowercase letters, digits, '.', '_' and '-'"
 
     _block_type_name: ClassVar[str | None] = "Pom-Bolt Vercel"
     _block_type_slug: ClassVar[str | None] = "pombolt-vercel"
@@ -80,17 +83,13 @@ class VercelProject(DeploymentTarget):
         with self._client() as client:
             self._call(client, "GET", "/v6/deployments", params={"limit": 1})
 
-    def deploy(self, snapshots: SnapshotStore, request: DeployRequest, state: SiteState) -> DeployResult:
+    # --- steps --------------------------------------------------------------------------------------
+    def _deploy_files(self, files: Sequence[GeneratedFile], state: SiteState) -> ProjectDeploy:
         """Create the deployment, upload only the files Vercel reports missing, wait until ``READY``.
 
         Raises:
-            ConfigError: Invalid project name or too many files.
-            DeployFailed: Vercel reported ``ERROR``/``CANCELED`` or the deploy did not finish in time.
-            ProviderError: An API call failed (auth, rejected, unavailable).
+            ConfigError: Too many files.
         """
-        self._check_name()
-        manifest = snapshots.manifest(request.site_snapshot_id)
-        files = snapshots.files(request.site_snapshot_id)
         if len(files) > _MAX_FILES:
             raise ConfigError(f"the site has {len(files)} files; a Vercel deployment takes at most {_MAX_FILES}")
         digests = {f.path: sha1_hex(f.content) for f in files}
@@ -98,40 +97,25 @@ class VercelProject(DeploymentTarget):
             created = not state.site_id and self._ensure_project(client)
             refs = [{"file": f.path, "sha": digests[f.path], "size": len(f.content)} for f in files]
             deployment, missing = self._create_deployment(client, refs)
-            uploaded, uploaded_bytes = 0, 0
+            uploaded = (0, 0)
             if missing is not None:
-                uploaded, uploaded_bytes = self._upload(client, files, digests, missing)
+                uploaded = self._upload(client, files, digests, missing)
                 deployment, missing = self._create_deployment(client, refs)
-                if missing is not None:
-                    raise ProviderError(
-                        _PROVIDER,
-                        f"Vercel still reports {len(missing)} missing file(s) after uploading them; run again",
-                        retryable=True,
-                    )
-            assert deployment is not None
+            if deployment is None:
+                raise ProviderError(
+                    _PROVIDER,
+                    f"Vercel still reports {len(missing or [])} missing file(s) after uploading them; run again",
+                    retryable=True,
+                )
             deployment = self._wait(client, str(deployment["id"]))
             requests = client.stats.requests
-        return project_deploy_result(
-            request,
-            state,
-            project_name=self.project_name,
-            live_url=self.site_url or _production_url(deployment),
-            deploy_id=str(deployment["id"]),
-            created=created,
-            uploaded=(uploaded, uploaded_bytes),
-            files_deleted=deleted_since(snapshots, state, manifest),
-            requests=requests,
-        )
+        return ProjectDeploy(str(deployment["id"]), _production_url(deployment), created, uploaded, requests)
 
-    def remove(self, state: SiteState) -> None:
-        """Delete the Vercel project, only when a run created it (``created_by_run`` is set)."""
-        if not state.created_by_run or not state.site_id:
-            return
+    def _delete_project(self, name: str) -> None:
         with self._client() as client:
             provider_slot(VERCEL_LIMIT)
-            client.request("DELETE", f"/v9/projects/{state.site_id}", params=self._team(), expected=(404,))
+            client.request("DELETE", f"/v9/projects/{name}", params=self._team(), expected=(404,))
 
-    # --- steps --------------------------------------------------------------------------------------
     def _ensure_project(self, client: ProviderClient) -> bool:
         """Create the project; return True when created, False when it already existed."""
         provider_slot(VERCEL_LIMIT)
@@ -230,13 +214,6 @@ class VercelProject(DeploymentTarget):
 
     def _client(self) -> ProviderClient:
         return make_client(_PROVIDER, self.api_url, token=self.token, block_name=self._block_document_name)
-
-    def _check_name(self) -> None:
-        if not _PROJECT_NAME.match(self.project_name):
-            raise ConfigError(
-                f"Vercel project name {self.project_name!r} is invalid; use up to 100 lowercase letters, "
-                "digits, '.', '_' and '-'"
-            )
 
 
 def _json(body: Any) -> dict[str, Any]:

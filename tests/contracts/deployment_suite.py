@@ -20,13 +20,13 @@ it by subclassing it in its own test module and providing a ``target`` fixture w
 Fixtures the suite itself provides (override any of them): ``snapshots`` (a SnapshotStore on an unsaved
 Prefect ``LocalFileSystem`` in ``tmp_path``, tenant ``t1``), ``project_name``, ``http`` (an
 ``httpx.Client`` following redirects), ``deployer`` (deploys file lists for one fresh project, threading the
-SiteState from run to run) and ``fetch`` (GETs a path of a deploy result: ``""`` means the target's
-``index_url``).
+SiteState from run to run) and ``fetch`` (GETs a path of a deploy result: ``""`` means its live URL).
 
 What the contract demands: a deploy returns once the site is live; ``files_uploaded``/``bytes_uploaded``
 count only what the target lacked (0 for an unchanged redeploy, 1 for one changed file);
 ``files_deleted`` counts the files the previous deploy had and this one does not; removed files answer
-404; every byte is served exactly. Every test uses a fresh project id, so one fake server can serve all.
+404; every byte is served exactly; ``remove`` takes the site down (its index answers 403, 404 or 410) and a
+second ``remove`` is harmless. Every test uses a fresh project id, so one fake server can serve all.
 """
 
 from __future__ import annotations
@@ -116,12 +116,11 @@ class DeploymentTargetContract:
         return Deployer(target, snapshots, project_name)
 
     @pytest.fixture
-    def fetch(self, target: DeploymentTarget, http: httpx.Client) -> Fetch:
-        """GET ``path`` of a deploy ("" = the target's index URL)."""
+    def fetch(self, http: httpx.Client) -> Fetch:
+        """GET ``path`` of a deploy ("" = its live URL)."""
 
         def get(result: DeployResult, path: str = "") -> httpx.Response:
-            url = urljoin(result.live_url, path) if path else target.index_url(result)
-            return http.get(url)
+            return http.get(urljoin(result.live_url, path) if path else result.live_url)
 
         return get
 
@@ -173,3 +172,13 @@ class DeploymentTargetContract:
         assert (logo.status_code, font.status_code) == (200, 200)
         assert logo.content == samples.png_bytes()
         assert font.content == samples.woff2_bytes()
+
+    def test_remove_takes_the_site_down_and_a_second_remove_is_harmless(
+        self, target: DeploymentTarget, deployer: Deployer, fetch: Fetch
+    ) -> None:
+        result = deployer.deploy(samples.small_site())
+        assert result.state.created_by_run  # a fresh project: this run created the site
+        assert fetch(result, "").status_code == 200
+        target.remove(deployer.state)
+        assert fetch(result, "").status_code in (403, 404, 410)
+        target.remove(deployer.state)

@@ -25,8 +25,10 @@ result's ``repository_url``), ``git_env`` (extra environment for ``git clone``, 
 ``publisher`` (publishes file lists for one fresh project, threading the RepositoryState from run to run)
 and ``clone`` (clones a result into ``tmp_path`` and returns a :class:`ClonedRepo`).
 
-Every test uses a fresh project id, so a provider may share one fake server (or one real account)
-across tests.
+What ``remove`` must do: afterwards a repository the publish created is gone or empty (``git ls-remote``
+fails or lists no branch) — one it did not create (a Git remote that existed before) is left as it was —
+and a second ``remove`` is harmless. Every test uses a fresh project id, so a provider may share one
+fake server (or one real account) across tests.
 """
 
 from __future__ import annotations
@@ -93,9 +95,7 @@ def clone_repository(url: str, dest: Path, env: dict[str, str] | None = None) ->
         AssertionError: When git fails, with its message.
     """
     git_env = git_environment(env)
-    done = subprocess.run(
-        ["git", "clone", "--quiet", url, str(dest)], capture_output=True, env=git_env, timeout=60
-    )
+    done = subprocess.run(["git", "clone", "--quiet", url, str(dest)], capture_output=True, env=git_env, timeout=60)
     assert done.returncode == 0, f"git clone {url} failed: {done.stderr.decode(errors='replace')}"
     repo = ClonedRepo(path=dest)
     for path in sorted(dest.rglob("*")):
@@ -109,6 +109,16 @@ def clone_repository(url: str, dest: Path, env: dict[str, str] | None = None) ->
     repo.commits = _git(dest, "rev-list", "HEAD", env=git_env).split()
     repo.merges = _git(dest, "rev-list", "--min-parents=2", "HEAD", env=git_env).split()
     return repo
+
+
+def remote_heads(url: str, env: dict[str, str] | None = None) -> list[str]:
+    """The branches ``git ls-remote --heads url`` lists; none when the repository is gone."""
+    done = subprocess.run(
+        ["git", "ls-remote", "--heads", url], capture_output=True, env=git_environment(env), timeout=60
+    )
+    if done.returncode != 0:
+        return []
+    return [line.split("\t", 1)[1] for line in done.stdout.decode().splitlines() if "\t" in line]
 
 
 def clone_files(url: str, env: dict[str, str] | None = None) -> dict[str, bytes]:
@@ -189,9 +199,7 @@ class RepositoryTargetContract:
     ) -> Callable[[PublishResult], ClonedRepo]:
         """Clones a publish result into a new folder under ``tmp_path``."""
         counter = iter(range(1_000_000))
-        return lambda result: clone_repository(
-            clone_url(result), tmp_path / f"clone-{next(counter)}", git_env
-        )
+        return lambda result: clone_repository(clone_url(result), tmp_path / f"clone-{next(counter)}", git_env)
 
     # --- the contract ---------------------------------------------------------------------------------
     def test_preflight_passes(self, target: RepositoryTarget) -> None:
@@ -248,9 +256,7 @@ class RepositoryTargetContract:
         assert repo.files["data/crlf.bin"] == crlf
         assert repo.files["data/notes.txt"] == b"a\r\nb\n"
 
-    def test_unusual_paths_survive(
-        self, publisher: Publisher, clone: Callable[[PublishResult], ClonedRepo]
-    ) -> None:
+    def test_unusual_paths_survive(self, publisher: Publisher, clone: Callable[[PublishResult], ClonedRepo]) -> None:
         odd = {
             "docs/with space.md": "spaces\n",
             "docs/ünïcödé-ç.txt": "unicode\n",
@@ -293,3 +299,19 @@ class RepositoryTargetContract:
         result = publisher.publish(plain)
         assert result.committed  # a mode-only change is a change
         assert clone(result).modes["scripts/run.sh"] == "100644"
+
+    def test_remove_takes_away_what_a_run_created_and_a_second_remove_is_harmless(
+        self,
+        target: RepositoryTarget,
+        publisher: Publisher,
+        clone_url: Callable[[PublishResult], str],
+        git_env: dict[str, str],
+    ) -> None:
+        result = publisher.publish(samples.small_site())
+        url = clone_url(result)
+        heads = remote_heads(url, git_env)
+        assert heads
+        target.remove(publisher.state)
+        assert remote_heads(url, git_env) == ([] if result.created else heads)
+        target.remove(publisher.state)
+        assert remote_heads(url, git_env) == ([] if result.created else heads)

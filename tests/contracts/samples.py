@@ -22,9 +22,7 @@ INDEX_HTML = """<!doctype html>
 </html>
 """
 APP_JS = "document.querySelector('h1').dataset.ready = 'yes';\n"
-STYLES_CSS = (
-    "@font-face { font-family: X; src: url(fonts/x.woff2) format('woff2'); }\nh1 { font-family: X; }\n"
-)
+STYLES_CSS = "@font-face { font-family: X; src: url(fonts/x.woff2) format('woff2'); }\nh1 { font-family: X; }\n"
 
 
 def png_bytes(width: int = 4, height: int = 2) -> bytes:

@@ -108,7 +108,7 @@ def test_run_deploys_to_the_saved_target_and_an_unchanged_rerun_uploads_nothing(
 def test_provider_limits_are_strict_inside_a_run_and_a_no_op_outside() -> None:
     from prefect import flow
 
-    from blocks.provider_limits import CLOUDFLARE_LIMIT, VERCEL_LIMIT, provider_slot
+    from core.concurrency import CLOUDFLARE_LIMIT, VERCEL_LIMIT, provider_slot
     from core.errors import ConfigError
 
     @flow

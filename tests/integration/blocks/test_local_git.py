@@ -49,9 +49,7 @@ def test_block_identity() -> None:
     assert LocalGitRepository.get_block_type_name() == "Pom-Bolt Local Git Repository"
 
 
-def test_bare_repository_layout_head_and_url(
-    target: LocalGitRepository, snapshots: SnapshotStore, repos: Path
-) -> None:
+def test_bare_repository_layout_head_and_url(target: LocalGitRepository, snapshots: SnapshotStore, repos: Path) -> None:
     publisher = Publisher(target, snapshots, "Shop Front")
     result = publisher.publish(samples.small_site())
     name = repository_name("Shop Front", publisher.project_id)
@@ -63,9 +61,7 @@ def test_bare_repository_layout_head_and_url(
     assert result.state.created_by_run and result.writes == 1
 
 
-def test_a_second_project_gets_another_repository(
-    target: LocalGitRepository, snapshots: SnapshotStore
-) -> None:
+def test_a_second_project_gets_another_repository(target: LocalGitRepository, snapshots: SnapshotStore) -> None:
     first = Publisher(target, snapshots, "Same Name").publish(samples.small_site())
     second = Publisher(target, snapshots, "Same Name").publish(samples.small_site())
     assert second.created

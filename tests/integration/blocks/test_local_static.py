@@ -69,9 +69,7 @@ def _sha(data: bytes) -> str:
 
 
 def _version(n: int) -> list:
-    return samples.changed(
-        samples.small_site(), {"index.html": f"<h1>version {n}</h1>\n", "app.js": f"v{n}\n"}
-    )
+    return samples.changed(samples.small_site(), {"index.html": f"<h1>version {n}</h1>\n", "app.js": f"v{n}\n"})
 
 
 def test_block_identity() -> None:
@@ -180,9 +178,7 @@ def test_old_releases_are_pruned_and_kept_ones_redeploy_without_upload(
     releases = Path(server.root) / ".releases" / str(results[-1].state.site_id)
     kept = sorted(p.name for p in releases.iterdir() if p.is_dir())
     assert kept == sorted(ids[-3:])
-    assert sorted(p.name for p in releases.glob("*.manifest.json")) == sorted(
-        f"{i}.manifest.json" for i in ids[-3:]
-    )
+    assert sorted(p.name for p in releases.glob("*.manifest.json")) == sorted(f"{i}.manifest.json" for i in ids[-3:])
     back = deployer.deploy(_version(3))  # still kept: a switch, nothing written
     assert (back.files_uploaded, back.files_deleted) == (0, 0)
     assert http.get(back.live_url).content == b"<h1>version 3</h1>\n"
@@ -202,9 +198,7 @@ def test_delete_removes_the_site(deployer: Deployer, target: LocalStaticSite, ht
     target.remove(SiteState())
 
 
-def test_a_foreign_folder_at_the_site_path_is_not_overwritten(
-    deployer: Deployer, target: LocalStaticSite
-) -> None:
+def test_a_foreign_folder_at_the_site_path_is_not_overwritten(deployer: Deployer, target: LocalStaticSite) -> None:
     foreign = target.root_path() / site_name("Local Site", deployer.project_id)
     foreign.mkdir()
     with pytest.raises(Conflict, match="not a site symlink"):
@@ -284,9 +278,7 @@ def test_server_lifecycle_on_a_configured_port(tmp_path: Path, http: httpx.Clien
 def test_a_stale_pidfile_is_replaced(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     settings.ensure_data_dir()
-    stale = static_server.ServerInfo(
-        pid=2**22 + 7, host="127.0.0.1", port=1, url="http://127.0.0.1:1", root="x"
-    )
+    stale = static_server.ServerInfo(pid=2**22 + 7, host="127.0.0.1", port=1, url="http://127.0.0.1:1", root="x")
     (settings.data_dir / "static-server.json").write_text(stale.model_dump_json())
     try:
         info = static_server.ensure_running(settings)

@@ -18,54 +18,32 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from blocks.provider_limits import NETLIFY_LIMIT, provider_slot
 from blocks.targets.base import DeploymentTarget, SiteState
 from blocks.targets.netlify import NetlifySite
+from core.concurrency import NETLIFY_LIMIT, provider_slot
 from core.errors import AuthFailed, DeployFailed
 from core.files import GeneratedFile
 from core.snapshots import SnapshotStore
-from tests.conftest import require_prism
 from tests.contracts import samples
 from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract
 from tests.fakes.base import Response
-from tests.fakes.netlify import FakeNetlify, PrismBinaryBypass
-from tests.fakes.prism import PrismLog, PrismProxy, contracts_dir
+from tests.fakes.netlify import FakeNetlify
+from tests.integration.blocks._prism_stack import PrismStack, prism_stack
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "nfp_fake_netlify_token_0123456789abcdef"
 
 
-class Stack:
-    """The fake, Prism in front of it, the front the Block talks to, and how far Prism's log was checked."""
-
-    def __init__(self, fake: FakeNetlify, prism: PrismProxy, front: PrismBinaryBypass) -> None:
-        self.fake, self.prism, self.front = fake, prism, front
-        self.log = PrismLog(prism)
-
-    @property
-    def api_url(self) -> str:
-        """What the Block's api_url is: the front (Prism's routes; no /api/v1 prefix)."""
-        return self.front.url
-
-    def problems(self) -> list[str]:
-        found = self.log.new_problems() + self.front.violations
-        self.front.violations.clear()
-        return found
+Stack = PrismStack[FakeNetlify]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prism_bin = require_prism()
+    log_dir = tmp_path_factory.mktemp("prism")
     with FakeNetlify(tokens={TOKEN}) as fake:
-        proxy = PrismProxy(
-            contracts_dir() / "netlify.prism.openapi.json",
-            fake.api_url,
-            prism_bin,
-            log_dir=tmp_path_factory.mktemp("prism"),
-        )
-        with proxy, PrismBinaryBypass(proxy.url, fake.api_url) as front:
-            yield Stack(fake, proxy, front)
+        with prism_stack(fake, "netlify.prism.openapi.json", fake.api_url, log_dir) as stack:
+            yield stack
 
 
 @pytest.fixture(autouse=True)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from blocks.generators.base import GenerationRequest
+from blocks.generators.base import GenerationRequest, Generator
 from blocks.generators.openai_compat import OpenAICompatibleGenerator
 from blocks.generators.prompts import PROMPT_VERSION
 from core.errors import (
@@ -25,8 +26,9 @@ from core.errors import (
 )
 from core.files import validate_files
 from core.settings import Limits
+from tests.contracts.generator_suite import GeneratorContract
 from tests.fakes.base import Response
-from tests.fakes.openai import Answer, FakeOpenAI, file_blocks, project_json
+from tests.fakes.openai import Answer, FakeOpenAI, app_responder, file_blocks, project_json
 
 KEY = "sk-fake-INTEGRATION-5e1f0c9a7d"
 APP = {
@@ -53,6 +55,25 @@ def make(fake: FakeOpenAI, **overrides: object) -> OpenAICompatibleGenerator:
 
 def error_json(status: int, message: str, code: str | None = None) -> dict[str, object]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+
+
+class TestOpenAIGeneratorContract(GeneratorContract):
+    @pytest.fixture
+    def generator(self, fake: FakeOpenAI) -> Generator:
+        fake.responder = app_responder(APP)
+        return make(fake)
+
+    @pytest.fixture
+    def variant(self) -> dict[str, Any]:
+        return {"model": "gpt-other"}
+
+    @pytest.fixture
+    def misconfigured(self, fake: FakeOpenAI) -> Callable[[], Generator]:
+        return lambda: make(fake, api_key="sk-wrong-key-77777777")
+
+    @pytest.fixture
+    def misconfiguration_hint(self) -> str:
+        return "rejected the API key"
 
 
 # --- good paths ------------------------------------------------------------------------------------

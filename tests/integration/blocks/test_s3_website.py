@@ -21,7 +21,7 @@ from prefect_aws import AwsCredentials, S3Bucket
 from pydantic import SecretStr
 
 from blocks.targets.base import DeploymentTarget, SiteState
-from blocks.targets.s3_website import MANIFEST_NAME, S3Website, _translate, content_type
+from blocks.targets.s3_website import MANIFEST_NAME, S3Website, _translate
 from core.errors import AuthFailed, ProviderRejected, ProviderUnavailable
 from core.snapshots import SnapshotStore
 from tests.contracts import samples
@@ -140,12 +140,6 @@ def test_headers_changing_alone_reuploads_and_a_base_url_sets_the_live_url(
     result = deployer.deploy(samples.small_site())
     assert result.files_uploaded == 4  # every asset, not index.html
     assert result.live_url == f"https://sites.example.com/{result.state.site_id}/"
-
-
-def test_content_types() -> None:
-    assert content_type("a/b/INDEX.HTML") == "text/html; charset=utf-8"
-    assert content_type("x.webmanifest") == "application/manifest+json"
-    assert content_type("noext") == "application/octet-stream"
 
 
 def test_remove_deletes_every_object_of_the_site(deployer: Deployer, target: S3Website, s3: Any) -> None:

@@ -24,45 +24,25 @@ from blocks.targets.vercel import VercelProject
 from core.errors import AuthFailed, ConfigError, DeployFailed
 from core.files import GeneratedFile
 from core.snapshots import SnapshotStore
-from tests.conftest import require_prism
 from tests.contracts import samples
-from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract
+from tests.contracts.deployment_suite import Deployer, DeploymentTargetContract, Fetch
 from tests.fakes.base import Response
-from tests.fakes.netlify import PrismBinaryBypass
-from tests.fakes.prism import PrismLog, PrismProxy, contracts_dir
 from tests.fakes.vercel import FakeVercel
+from tests.integration.blocks._prism_stack import PrismStack, prism_stack
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "vercel_fake_token_0123456789abcdefXYZ"
 
 
-class Stack:
-    """The fake, Prism in front of it, and how far Prism's log has been checked."""
-
-    def __init__(self, fake: FakeVercel, prism: PrismProxy, front: PrismBinaryBypass) -> None:
-        self.fake, self.prism, self.front = fake, prism, front
-        self.log = PrismLog(prism)
-
-    @property
-    def api_url(self) -> str:
-        """Where clients point: the bypass in front of Prism."""
-        return self.front.url
-
-    def problems(self) -> list[str]:
-        found = self.log.new_problems() + self.front.violations
-        self.front.violations.clear()
-        return found
+Stack = PrismStack[FakeVercel]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prism_bin = require_prism()
-    folder = tmp_path_factory.mktemp("prism")
-    contract = contracts_dir() / "vercel.openapi.json"
-    with FakeVercel(tokens={TOKEN}) as fake, PrismProxy(contract, fake.url, prism_bin, log_dir=folder) as proxy:
-        with PrismBinaryBypass(proxy.url, fake.url) as front:
-            yield Stack(fake, proxy, front)
+    log_dir = tmp_path_factory.mktemp("prism")
+    with FakeVercel(tokens={TOKEN}) as fake, prism_stack(fake, "vercel.openapi.json", fake.url, log_dir) as stack:
+        yield stack
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +72,15 @@ class TestVercelContract(DeploymentTargetContract):
     @pytest.fixture
     def target(self, stack: Stack) -> DeploymentTarget:
         return _project(stack)
+
+    def test_remove_takes_the_site_down_and_a_second_remove_is_harmless(
+        self, target: DeploymentTarget, deployer: Deployer, fetch: Fetch, stack: Stack
+    ) -> None:
+        super().test_remove_takes_the_site_down_and_a_second_remove_is_harmless(target, deployer, fetch)
+        # The second remove deletes a project that is gone: Vercel answers 404, which its OpenAPI document does
+        # not list for DELETE /v9/projects/{idOrName} (only 204, 400, 401, 403, 409). A gap of the document.
+        problems = [p for p in stack.problems() if "Unable to match the returned status code" not in p]
+        assert not problems, "Prism reported contract problems:\n" + "\n".join(problems)
 
 
 @pytest.fixture

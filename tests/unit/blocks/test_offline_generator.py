@@ -6,19 +6,21 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from blocks.generators.base import GenerationRequest, GenerationResult
+from blocks.generators.base import GenerationRequest, GenerationResult, Generator
 from blocks.generators.offline import OFFLINE_NOTICE, OfflineTemplateGenerator, feature_registry
 from core.files import GeneratedFile, validate_files
+from tests.contracts.generator_suite import GeneratorContract
 
 POMODORO = "a pomodoro timer with a task list and dark mode"
 ALL_FEATURES = (
-    "A pomodoro timer, a todo list, notes, a counter, a stopwatch, a calculator, "
-    "a unit converter and dark mode"
+    "A pomodoro timer, a todo list, notes, a counter, a stopwatch, a calculator, a unit converter and dark mode"
 )
 XSS = "<script>alert(1)</script>"
 EXPECTED_FILES = ["README.md", "app.js", "index.html", "styles.css"]
@@ -145,10 +147,7 @@ def test_unrecognised_text_shows_the_requirements_and_a_generic_section() -> Non
 def test_offline_notice_is_visible() -> None:
     files = files_of(generate(POMODORO))
     assert "Generated offline" in OFFLINE_NOTICE and "no AI model" in OFFLINE_NOTICE
-    assert (
-        f'<p class="offline-notice" id="offline-notice" role="note">{OFFLINE_NOTICE}</p>'
-        in files["index.html"]
-    )
+    assert f'<p class="offline-notice" id="offline-notice" role="note">{OFFLINE_NOTICE}</p>' in files["index.html"]
     assert OFFLINE_NOTICE in files["README.md"]
 
 
@@ -220,6 +219,24 @@ def test_change_request_adds_a_recognised_feature() -> None:
 
 
 # --- the Block -----------------------------------------------------------------------------------
+class TestOfflineGeneratorContract(GeneratorContract):
+    @pytest.fixture
+    def generator(self) -> Generator:
+        return OfflineTemplateGenerator()
+
+    @pytest.fixture
+    def variant(self) -> dict[str, Any]:
+        return {"theme": "dark"}
+
+    @pytest.fixture
+    def misconfigured(self) -> Callable[[], Generator]:
+        return lambda: OfflineTemplateGenerator(accent_color="red")
+
+    @pytest.fixture
+    def misconfiguration_hint(self) -> str:
+        return "accent_color"
+
+
 def test_block_identity_and_preflight() -> None:
     block = OfflineTemplateGenerator()
     assert block.get_block_type_slug() == "pombolt-offline-generator"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
+import re
 
 import cloudpickle
 import pytest
 
 import core.errors as errors_module
-import core.store  # defines SchemaMismatch, a PomBoltError of its own
 from core.errors import (
+    FALLBACK_STATUS,
+    HTTP_STATUS,
     AuthFailed,
     BlobMissing,
     ConcurrentUpdate,
@@ -27,7 +30,9 @@ from core.errors import (
     SnapshotCorrupt,
     StorageError,
     VerifyFailed,
+    http_status,
     is_retryable,
+    status_for_code,
 )
 
 
@@ -55,13 +60,8 @@ def _instance(cls: type[PomBoltError]) -> PomBoltError:
 
 
 def test_the_hierarchy_is_found_in_full() -> None:
-    defined = {
-        obj
-        for obj in vars(errors_module).values()
-        if isinstance(obj, type) and issubclass(obj, PomBoltError)
-    }
-    assert defined <= set(ALL_ERRORS)
-    assert core.store.SchemaMismatch in ALL_ERRORS
+    defined = {obj for obj in vars(errors_module).values() if isinstance(obj, type) and issubclass(obj, PomBoltError)}
+    assert defined == set(ALL_ERRORS), "every error class lives in core/errors.py"
 
 
 def test_every_error_class_has_its_own_code() -> None:
@@ -165,3 +165,101 @@ def test_to_dict_is_json_ready() -> None:
         "message": "lost the race",
         "retryable": True,
     }
+
+
+# --- the drawn tree and the HTTP status table --------------------------------------------------------------------
+_ROW = re.compile(
+    r"^ {4}(?P<branch>(?:[│ ] {3}|[├└]── )*)(?P<name>[A-Z]\w+)\s+"
+    r"(?P<code>[a-z_.]+)\s+(?P<retry>yes|no)\s+(?P<http>\d{3})\s"
+)
+
+
+def _drawn_tree() -> list[tuple[str, str | None, str, bool, int]]:
+    """(class name, parent name, code, retryable, HTTP status) for each row drawn in core/errors.py's docstring."""
+    rows: list[tuple[str, str | None, str, bool, int]] = []
+    stack: list[str] = []
+    for line in (errors_module.__doc__ or "").splitlines():
+        match = _ROW.match(line)
+        if match is None:
+            continue
+        depth = len(match["branch"]) // 4
+        del stack[depth:]
+        parent = stack[-1] if stack else None
+        rows.append((match["name"], parent, match["code"], match["retry"] == "yes", int(match["http"])))
+        stack.append(match["name"])
+    return rows
+
+
+def test_the_docstring_draws_every_class_once_under_its_parent_with_its_code_flag_and_status() -> None:
+    drawn = _drawn_tree()
+    names = [name for name, *_ in drawn]
+    assert sorted(names) == sorted(cls.__name__ for cls in ALL_ERRORS), "the drawn tree lists every class, once"
+    for name, parent, code, retryable, status in drawn:
+        cls = getattr(errors_module, name)
+        assert (parent or None) == (cls.__bases__[0].__name__ if cls is not PomBoltError else None), name
+        assert (code, retryable, status) == (cls.code, cls.default_retryable, status_for_code(cls.code)), name
+
+
+def test_classes_are_defined_in_the_order_the_tree_draws_them() -> None:
+    """Each class sits with its siblings: the module reads in the order of its drawing."""
+    drawn = [name for name, *_ in _drawn_tree()]
+    by_line = sorted(drawn, key=lambda name: inspect.getsourcelines(getattr(errors_module, name))[1])
+    assert by_line == drawn
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
+def test_every_error_has_a_status_of_its_own_or_a_deliberate_family_fallback(cls: type[PomBoltError]) -> None:
+    if cls is PomBoltError:
+        return  # the base: the fallback itself
+    family = cls.code.partition(".")[0]
+    assert cls.code in HTTP_STATUS or f"{family}.*" in HTTP_STATUS, f"add {cls.code!r} or '{family}.*' to HTTP_STATUS"
+
+
+def test_every_status_table_entry_names_a_real_code_or_family() -> None:
+    codes = {cls.code for cls in ALL_ERRORS}
+    families = {code.partition(".")[0] for code in codes}
+    for key, status in HTTP_STATUS.items():
+        assert key in codes or (key.endswith(".*") and key[:-2] in families), f"stale HTTP_STATUS entry {key!r}"
+        assert 400 <= status <= 599, key
+
+
+@pytest.mark.parametrize(
+    ("err", "status"),
+    [
+        (NotFound("no project 'x'"), 404),
+        (errors_module.KeyNotLive("revoked"), 401),
+        (errors_module.NoLiveVersion("not live yet"), 409),
+        (ConcurrentUpdate("lost the race"), 409),
+        (IllegalTransition("verified -> running"), 409),
+        (errors_module.SchemaMismatch("old database"), 500),
+        (errors_module.BudgetExceeded("over the monthly budget"), 402),
+        (errors_module.RequirementsInvalid("empty"), 422),
+        (errors_module.InputError("bad"), 422),
+        (errors_module.RunInProgress("busy"), 409),
+        (errors_module.IdempotencyConflict("other body"), 409),
+        (errors_module.ConfigError("bad name"), 422),
+        (errors_module.UnknownBlock("no such Block"), 422),
+        (DataDirUnwritable("read-only"), 500),
+        (RateLimited("github", "slow down"), 503),
+        (ProviderRejected("netlify", "422"), 502),
+        (StorageError("S3 timed out"), 503),
+        (BlobMissing("gone"), 500),
+        (VerifyFailed("old index"), 500),
+        (PomBoltError("generic"), FALLBACK_STATUS),
+        (ValueError("a bug"), 500),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_http_status(err: BaseException, status: int) -> None:
+    assert http_status(err) == status
+
+
+def test_an_unknown_family_falls_back_to_500() -> None:
+    assert status_for_code("nobody.knows") == FALLBACK_STATUS == 500
+
+
+def test_the_field_at_fault_survives_pickling() -> None:
+    err = errors_module.RequirementsInvalid("requirements are empty", field="requirements")
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.field, back.message) == ("requirements", err.message)
+    assert errors_module.RequirementsInvalid("x").field is None

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import BudgetExceeded
 from core.models import Project
 from core.settings import Settings
 from core.store import Store
-from usecases.budget import BudgetExceeded, check_budget, usage
+from usecases.budget import check_budget, usage
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from sqlalchemy import bindparam, insert, select
 from sqlmodel import col
 
 from core.models import Project, Run, RunKind, RunStatus, build_row, utcnow
-from core.store import Store, _values
+from core.store import Store
 from core.store.prepared import Prepared
+from core.store.submissions import _values
 
 
 @pytest.fixture
