@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from core.errors import NotFound
 from core.runtime import get_store
 from core.settings import get_settings
 from flows.pipeline import RunSummary, requirements_to_deployment
-from usecases.iterate import create_rollback_run
+from usecases.iterate import create_redeploy_run
 
 
 @flow(name="redeploy", timeout_seconds=get_settings().timeouts.flow, log_prints=False)
@@ -24,12 +23,5 @@ def redeploy(project_id: str, version: int | None = None) -> RunSummary:
         NotFound: When the project or the version does not exist.
         RunInProgress: When another change, rollback or redeploy of the project is in flight.
     """
-    store = get_store()
-    project = store.get_project(project_id)
-    versions = store.versions(project.id)
-    if not versions:
-        raise NotFound(f"project {project.name!r} has no version to redeploy yet; run it first")
-    number = version if version is not None else versions[-1].number
-    run = create_rollback_run(store, project, number)
-    run = store.update(store.reload(run), details=run.info().model_copy(update={"redeploy": True}).as_json())
+    run = create_redeploy_run(get_store(), project_id, version)
     return requirements_to_deployment(run.id)

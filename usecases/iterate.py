@@ -8,7 +8,7 @@ restore (never a force-push) and redeploys only the files that differ. Both beco
 from __future__ import annotations
 
 from core.errors import ConcurrentUpdate, NoLiveVersion, NotFound, RunInProgress
-from core.models import TERMINAL, Project, Run, RunKind, Version
+from core.models import TERMINAL, Project, Run, RunDetails, RunKind, Version
 from core.settings import Settings
 from core.store import Store
 from usecases.submit import clean_requirements
@@ -16,7 +16,7 @@ from usecases.submit import clean_requirements
 
 def _requirements_of(store: Store, version: Version) -> str:
     run = store.get_run(version.run_id)
-    return str(run.details.get("combined_requirements") or run.requirements)
+    return run.info().requirements(run)
 
 
 def _claim(store: Store, project: Project, run_id: str) -> None:
@@ -69,13 +69,19 @@ def create_change_run(store: Store, project: Project, request: str, settings: Se
         kind=RunKind.change,
         requirements=text,
         base_version=base.number,
-        details={"base_requirements": base_text, "combined_requirements": f"{base_text}\n{text}"},
+        details=RunDetails(base_requirements=base_text, combined_requirements=f"{base_text}\n{text}").as_json(),
     )
     return _queue(store, project, run)
 
 
-def create_rollback_run(store: Store, project: Project, number: int) -> Run:
+def create_rollback_run(store: Store, project: Project, number: int, *, redeploy: bool = False) -> Run:
     """Queue a rollback to version ``number`` (itself recorded as a new version when verified).
+
+    Args:
+        store: The state store.
+        project: The project.
+        number: The version to put back.
+        redeploy: Whether flow ``redeploy`` asks for it (recorded in the run's details).
 
     Raises:
         NotFound: When the version does not exist.
@@ -93,15 +99,32 @@ def create_rollback_run(store: Store, project: Project, number: int) -> Run:
         requirements=f"rollback to version {number}",
         base_version=number,
         snapshot_id=version.snapshot_id,
-        details={"combined_requirements": _requirements_of(store, version), "rollback_to": number},
+        details=RunDetails(
+            combined_requirements=_requirements_of(store, version), rollback_to=number, redeploy=redeploy
+        ).as_json(),
     )
     return _queue(store, project, run)
+
+
+def create_redeploy_run(store: Store, project_id: str, version: int | None = None) -> Run:
+    """Queue a redeploy of version ``version`` (default: the latest): a rollback run that flow ``redeploy`` made.
+
+    Raises:
+        NotFound: When the project or the version does not exist, or the project has no version yet.
+        RunInProgress: When another change, rollback or redeploy of the project is in flight.
+    """
+    project = store.get_project(project_id)
+    versions = store.versions(project.id)
+    if not versions:
+        raise NotFound(f"project {project.name!r} has no version to redeploy yet; run it first")
+    number = version if version is not None else versions[-1].number
+    return create_rollback_run(store, project, number, redeploy=True)
 
 
 def effective_kind(run: Run) -> RunKind:
     """What a run does: a retry run does what the run it retries did (create, change or rollback)."""
     if run.kind == RunKind.retry:
-        return RunKind(run.details.get("effective_kind", RunKind.create.value))
+        return run.info().effective_kind or RunKind.create
     return run.kind
 
 
@@ -127,7 +150,7 @@ def create_retry_run(store: Store, project: Project) -> Run:
         parent_run_id=latest.id,
         base_version=latest.base_version,
         snapshot_id=latest.snapshot_id if effective_kind(latest) == RunKind.rollback else None,
-        details={**latest.details, "effective_kind": effective_kind(latest).value},
+        details=latest.info().model_copy(update={"effective_kind": effective_kind(latest)}).as_json(),
     )
     if effective_kind(latest) in (RunKind.change, RunKind.rollback):
         return _queue(store, project, run)

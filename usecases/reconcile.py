@@ -155,7 +155,8 @@ class Reconciler:
         return None
 
     def _restart(self, client: Any, run: Run, flow_run: Any) -> str:
-        restarts = int(run.details.get("crash_restarts", 0))
+        info = run.info()
+        restarts = info.crash_restarts
         if restarts >= self.settings.crash_restarts:
             self._fail(
                 run,
@@ -177,11 +178,12 @@ class Reconciler:
         changes: dict[str, Any] = {
             "flow_run_id": str(new.id),
             "dispatched_at": utcnow(),
-            "details": {
-                **run.details,
-                "crash_restarts": restarts + 1,
-                "crashed_flow_runs": [*run.details.get("crashed_flow_runs", []), str(flow_run.id)],
-            },
+            "details": info.model_copy(
+                update={
+                    "crash_restarts": restarts + 1,
+                    "crashed_flow_runs": [*info.crashed_flow_runs, str(flow_run.id)],
+                }
+            ).as_json(),
         }
         if run.status == RunStatus.running:
             self.store.transition(run, RunStatus.dispatched, **changes)

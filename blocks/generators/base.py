@@ -96,12 +96,9 @@ class Generator(Block, ABC):
     def worst_case_tokens(self) -> int:
         """The most tokens one generation may spend, its repair rounds included (0: it costs nothing).
 
-        Budgets are checked against this before any paid call. The default covers a generator configured with
-        a ``max_output_tokens`` field (the most one answer may use): that many per call, for the generation and
-        each repair round. A generator that pays another way overrides it.
+        Budgets are checked against this before any paid call; a generator that pays overrides it.
         """
-        per_answer = self.model_dump(include={"max_output_tokens"}).get("max_output_tokens") or 0
-        return int(per_answer) * (1 + self.max_repair_rounds)
+        return 0
 
     def fingerprint(self) -> str:
         """A hash of the non-secret configuration, for cache keys."""

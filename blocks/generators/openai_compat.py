@@ -117,6 +117,10 @@ class OpenAICompatibleGenerator(Generator):
             model=os.environ.get("POMBOLT_LLM_MODEL", "").strip() or DEFAULT_MODEL,
         )
 
+    def worst_case_tokens(self) -> int:
+        """``max_output_tokens`` per answer, for the generation and each repair round."""
+        return self.max_output_tokens * (1 + self.max_repair_rounds)
+
     def fingerprint(self) -> str:
         """Configuration (no secrets) plus the exact bytes of the bundled prompts."""
         return hashlib.sha256(f"{super().fingerprint()}:{prompts_digest()}".encode()).hexdigest()

@@ -28,6 +28,10 @@ class ScriptedGenerator(Generator):
     fixes: dict[str, str] = Field(default_factory=dict, description="What repair answers.")
     max_output_tokens: int = Field(0, description="Most tokens an answer may use (0: the generator is free).")
 
+    def worst_case_tokens(self) -> int:
+        """A paid generator's bound: ``max_output_tokens`` per answer, generation and repairs."""
+        return self.max_output_tokens * (1 + self.max_repair_rounds)
+
     def _usage(self) -> Usage:
         if not self.max_output_tokens:
             return Usage()
