@@ -1,5 +1,5 @@
-"""Deployment target Blocks."""
+"""Deployment target Blocks: one module per provider, the port in ``base.py``.
 
-from blocks.targets.base import DeploymentTarget, DeployRequest, DeployResult, SiteState
-
-__all__ = ["DeployRequest", "DeployResult", "DeploymentTarget", "SiteState"]
+Nothing is imported here on purpose: the static server process (``python -m ops.static_server``) imports
+``blocks.targets.static_host`` and must start in a fraction of a second, without importing Prefect.
+"""

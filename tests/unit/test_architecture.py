@@ -278,3 +278,14 @@ def test_exception_keys_are_paths_of_the_product() -> None:
     for key in EXCEPTIONS:
         path = key.split("::")[0]
         assert path.split("/")[0] in PACKAGES and (ROOT / path).is_file(), key
+
+
+def test_the_static_server_process_starts_without_importing_prefect() -> None:
+    """``python -m ops.static_server`` is started on demand with a 10 s budget: it must not pay Prefect's import."""
+    import subprocess
+    import sys
+
+    probe = "import sys, ops.static_server; print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", f"ops.static_server imports Prefect: {done.stdout.strip()[:300]}"
