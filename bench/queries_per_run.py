@@ -196,7 +196,7 @@ def one_run(
     from core.runtime import get_store
     from core.settings import get_settings
     from flows.pipeline import requirements_to_deployment
-    from ops.cli import run_report
+    from ops.cli.show import run_report
     from usecases.submit import Submission, submit
 
     settings = get_settings()
