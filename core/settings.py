@@ -11,6 +11,8 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +58,46 @@ class Timeouts(BaseSettings):
     task_retries: int = Field(2, description="Prefect task retries for retryable errors.")
 
 
+class BuildSettings(BaseSettings):
+    """How npm builds of generated code are sandboxed (tasks/_build/sandbox.py, DESIGN §6)."""
+
+    model_config = SettingsConfigDict(env_prefix="POMBOLT_BUILD_", extra="ignore")
+
+    sandbox: Literal["required", "off"] = Field(
+        "required",
+        description="'required': every build runs in a bubblewrap sandbox and is refused when bwrap is missing; "
+        "'off': build without it — honoured only for the local CLI tenant 'local'.",
+    )
+    memory_mb: int = Field(2048, ge=64, description="Most resident memory of all of a build's processes together.")
+    cpu_seconds: int = Field(600, ge=1, description="Most CPU time of any one process of a build.")
+    max_processes: int = Field(256, ge=8, description="Most processes a build may have at once.")
+    max_file_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="Largest file a build may write.")
+    max_disk_bytes: int = Field(
+        4 * 1024 * 1024 * 1024, ge=16 * 1024 * 1024, description="Most disk a build's work dir may use."
+    )
+    tmp_mb: int = Field(256, ge=1, description="Size of the build's private /tmp and /dev/shm (memory-backed).")
+    registry: str = Field(
+        "https://registry.npmjs.org/",
+        description="The one npm registry dependency install may reach (through an allow-listing proxy).",
+    )
+    install_network: bool = Field(
+        True, description="Let dependency install reach the registry; false: install only from what is local."
+    )
+    lifecycle_scripts: bool = Field(
+        False, description="Run npm lifecycle scripts (preinstall, postinstall, prebuild, ...); off by default."
+    )
+
+    @field_validator("registry", mode="after")
+    @classmethod
+    def _registry_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("POMBOLT_BUILD_REGISTRY must be an http:// or https:// URL")
+        if parts.username or parts.password:
+            raise ValueError("POMBOLT_BUILD_REGISTRY must not carry credentials: every build would see them")
+        return value
+
+
 class Settings(BaseSettings):
     """All of Pom-Bolt's configuration."""
 
@@ -89,6 +131,7 @@ class Settings(BaseSettings):
     )
     limits: Limits = Field(default_factory=Limits)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    build: BuildSettings = Field(default_factory=BuildSettings)
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -138,6 +181,7 @@ class ApiSettings(BaseSettings):
     dispatch_poll_seconds: float = Field(2.0, description="How often the dispatcher looks for queued runs.")
     prefect_ui_url: str | None = Field(None, description="Base URL of the Prefect UI for links (default: Prefect's).")
     deployment: str = Field("requirements-to-deployment/default", description="Deployment every run goes to.")
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$", description="API URL for links, else relative")
     db_threads: int | None = Field(
         None,
         ge=1,

@@ -9,6 +9,8 @@ apt_install() {
 }
 command -v git >/dev/null 2>&1 || apt_install git
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
+command -v bwrap >/dev/null 2>&1 || apt_install bubblewrap   # the build sandbox (tasks/_build/sandbox.py); builds are refused without it
+command -v prlimit >/dev/null 2>&1 || apt_install util-linux  # limits inside the build sandbox
 command -v chromium >/dev/null 2>&1 || apt_install chromium   # browser test of the status page (Playwright drives it)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql  # tests/infra/postgres.py
 if command -v npm >/dev/null 2>&1 && [ ! -x "$ROOT/.cache/prism/node_modules/.bin/prism" ]; then

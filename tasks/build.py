@@ -1,7 +1,9 @@
 """Phase ``build``: turn a source snapshot into a site snapshot.
 
-A project whose ``package.json`` has a ``build`` script is built with npm in an isolated work dir
-(:mod:`tasks._npm_build`) and its output folder is stored as the site snapshot; any other project is its own site.
+A project whose ``package.json`` has a ``build`` script is built with npm in a sandboxed work dir
+(:mod:`tasks._build.npm`, :mod:`tasks._build.sandbox`: no network but the registry for install, no host files,
+limits; refused where bubblewrap is missing, unless the local CLI tenant opted out) and its output folder is
+stored as the site snapshot; any other project is its own site.
 The result names the site's ``index.html`` hash, which verify compares with what the live URL serves.
 """
 
@@ -12,7 +14,8 @@ from pathlib import Path
 
 from core.settings import get_settings
 from core.snapshots import Manifest
-from tasks._npm_build import build_script, run_build
+from tasks._build.npm import run_build
+from tasks._build.project import build_script
 from tasks._phase import PhaseContext, Reuse, phase_task
 from tasks.models import SiteRef
 
@@ -47,6 +50,12 @@ def build(run_id: str, tenant_id: str, snapshot_id: str) -> SiteRef:
     with tempfile.TemporaryDirectory(prefix="pombolt-source-") as tmp:
         source = Path(tmp) / "project"
         ctx.snapshots.materialize(snapshot_id, source)
-        output = run_build(source, timeout=settings.timeouts.task_build, limits=settings.limits)
+        output = run_build(
+            source,
+            timeout=settings.timeouts.task_build,
+            limits=settings.limits,
+            tenant_id=tenant_id,
+            sandbox=settings.build,
+        )
     stored = ctx.snapshots.put(output.files)
     return site_ref(ctx.snapshots.manifest(stored.snapshot_id), built=True)

@@ -36,12 +36,14 @@ from core.errors import BuildFailed, PathRuleViolation
 from core.files import GeneratedFile, validate_files
 from core.settings import Limits
 from core.snapshots import SnapshotStore
+from tasks._build.env import sandboxed, work_parent
+from tasks._build.npm import run_build
 from tasks._checks import run_checks
-from tasks._npm_build import run_build, sandboxed, work_parent
 from tasks.generate import save_generation
 from tasks.models import GenerationRecord, GenerationRef
 from tests.conftest import require_tool
 from tests.security.corpus import (
+    CI_ENTRIES,
     ESCAPE_MARKER,
     HOSTILE_OUTPUTS,
     SMALL_FILE_LIMIT,
@@ -113,6 +115,9 @@ def test_the_corpus_covers_every_path_rule() -> None:
         "no-parent-segments",
         "no-git-dir",
         "no-workflows",
+        "no-git-metadata",
+        "no-reserved-names",
+        "no-surrogates",
         "no-control-characters",
         "no-lookalike-separators",
         "no-percent-escapes",
@@ -156,6 +161,33 @@ def test_workflows_are_stored_only_when_the_project_allows_them(storage: tuple[S
     ref = generate_and_save(files, snapshots, Limits(), allow_workflows=True)
     stored = {f.path: f.content for f in snapshots.get_record("generations", ref.generation_id, GenerationRecord).files}
     assert stored[".github/workflows/ci.yml"] == WORKFLOW_YAML
+
+
+@pytest.mark.parametrize("entry", CI_ENTRIES, ids=[h.name for h in CI_ENTRIES])
+def test_ci_configuration_and_hooks_are_stored_only_when_the_project_allows_them(
+    entry: HostileOutput, storage: tuple[SnapshotStore, Path]
+) -> None:
+    snapshots, root = storage
+    with pytest.raises(PathRuleViolation):
+        generate_and_save(entry.files(), snapshots, Limits())
+    assert stored_files(root) == []
+    ref = generate_and_save(entry.files(), snapshots, Limits(), allow_workflows=True)
+    record = snapshots.get_record("generations", ref.generation_id, GenerationRecord)
+    assert len(record.files) == len(entry.raw())
+
+
+def test_a_surrogate_path_is_refused_before_storage_instead_of_failing_there(
+    storage: tuple[SnapshotStore, Path],
+) -> None:
+    """Unchecked, it breaks the generation record's JSON (or reads back as a corrupt manifest); here it is
+    refused naming the file."""
+    snapshots, root = storage
+    with pytest.raises(PathRuleViolation) as info:
+        generate_and_save(
+            [GeneratedFile.text("index.html", "x"), GeneratedFile.text("a\ud800.html", "x")], snapshots, Limits()
+        )
+    assert (info.value.rule, info.value.path) == ("no-surrogates", "a\\ud800.html")
+    assert stored_files(root) == []
 
 
 def test_hostile_html_and_js_inside_the_project_are_the_users_app() -> None:
@@ -293,7 +325,8 @@ def test_a_hostile_build_cannot_read_the_workers_startup_environment(tmp_path: P
     source = _materialize(hostile_build_project(ancestors=True), tmp_path / "source")
     out_file = tmp_path / "index.html"
     code = (
-        "import sys; from pathlib import Path; from tasks._npm_build import run_build, sandboxed, work_parent; "
+        "import sys; from pathlib import Path; from tasks._build.npm import run_build; "
+        "from tasks._build.env import sandboxed, work_parent; "
         "out = run_build(Path(sys.argv[1]), timeout=60, offline=True, workdir=Path(sys.argv[2])); "
         "Path(sys.argv[3]).write_bytes(out.files[0].content)"
     )
