@@ -5,14 +5,18 @@ Run it with ``uvicorn api.app:create_app --factory`` (``pombolt serve`` does).
 
 from __future__ import annotations
 
+import base64
 import gc
+import hashlib
+import re
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -28,6 +32,76 @@ from core.settings import ApiSettings, Settings, get_settings
 from core.store import Store
 
 PAGE_DIR = Path(__file__).parent / "page"
+
+_LOCKED = "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+#: The status page (api/page): its own script and stylesheet, fetch() to this origin, nothing else (no inline
+#: script or style, no images, fonts, frames or plugins; its forms are sent by script, never navigated).
+PAGE_CSP = f"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; {_LOCKED}"
+#: Every other answer (JSON, the page's own script and stylesheet, errors): nothing may load from it.
+API_CSP = f"default-src 'none'; {_LOCKED}"
+#: /docs: Swagger UI from its CDN, its one inline script by hash (``{hashes}``), and requests to this origin.
+DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
+    "style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src https://fastapi.tiangolo.com data:; "
+    f"connect-src 'self'; {_LOCKED}"
+)
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+_HEADERS = {  # what SecurityHeaders adds to an HTML answer (True) and to any other (False), ready to send
+    html: [(k.encode(), v.encode()) for k, v in {"content-security-policy": csp, **SECURITY_HEADERS}.items()]
+    for html, csp in ((True, PAGE_CSP), (False, API_CSP))
+}
+
+
+class SecurityHeaders:
+    """Add ``Content-Security-Policy``, ``X-Frame-Options``, ``X-Content-Type-Options`` and ``Referrer-Policy``
+    to every answer that lacks them: :data:`PAGE_CSP` on HTML, :data:`API_CSP` on anything else (a route may
+    set a policy of its own, as /docs does). It wraps the whole app, Starlette's 500 answers included.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {name.lower(): value for name, value in headers}
+                html = have.get(b"content-type", b"").startswith(b"text/html")
+                headers += [(name, value) for name, value in _HEADERS[html] if name not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+class PomBoltAPI(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` outside everything else, so even a 500 carries the headers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``GET /docs``: Swagger UI under :data:`DOCS_CSP`, its inline script allowed by its SHA-256 only."""
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    async def docs(request: Request) -> HTMLResponse:
+        root_path = str(request.scope.get("root_path", "")).rstrip("/")  # the server's setting, not a header
+        page = get_swagger_ui_html(openapi_url=root_path + openapi_url, title=f"{app.title} - Swagger UI")
+        inline = re.findall(rb"<script>(.*?)</script>", bytes(page.body), re.S)
+        hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in inline)
+        page.headers["Content-Security-Policy"] = DOCS_CSP.format(hashes=hashes)
+        return page
+
+    app.add_route("/docs", docs, include_in_schema=False)
 
 
 class BodySizeLimit:
@@ -116,11 +190,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     api = api or ApiSettings()
     configure_prefect_env(settings)
     state = _app_state(get_store(settings), settings, api)
-    app = FastAPI(
+    app = PomBoltAPI(
         title="Pom-Bolt API",
         version="1",
         description="Requirements in, a live web app out. Every /api route needs 'Authorization: Bearer <key>'.",
         lifespan=_lifespan(state),
+        docs_url=None,  # served by _add_docs, under a policy of its own
+        redoc_url=None,
     )
     app.state.pombolt = state
     registry, requests = make_registry(state.store)
@@ -130,6 +206,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
 
     for module in (requirements, projects, blocks, health, usage):
         app.include_router(module.router)
+    _add_docs(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(RequestCounter, counter=requests)

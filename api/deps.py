@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import ipaddress
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -13,14 +15,19 @@ from typing import Annotated, TypeVar
 from cachetools import LRUCache
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import RateLimitItem
+from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.concurrency import run_in_threadpool
 
 from core.models import Tenant
 from core.settings import ApiSettings, Settings
-from core.store import KEY_NOT_LIVE, Store
+from core.store import KEY_NOT_LIVE, Store, hash_key
 
 T = TypeVar("T")
+
+#: Failed authentications (unknown or revoked keys) allowed per client address, in ``limits`` notation: past
+#: it, a key that has not authenticated before gets ``429`` before it is looked up.
+AUTH_FAILURE_LIMIT = "10/minute"
 
 
 @dataclass
@@ -37,6 +44,7 @@ class AppState:
     # API key hash -> its tenant id. A key never changes tenant, so this is safe to keep; whether the key is
     # still live (not revoked) is NOT cached: every request checks that in the database.
     key_tenants: LRUCache[str, str] = field(default_factory=lambda: LRUCache(maxsize=10_000))
+    auth_failures: RateLimitItem = field(default_factory=lambda: parse(AUTH_FAILURE_LIMIT))
 
     async def in_db_thread(self, fn: Callable[..., T], /, *args: object) -> T:
         """Run a blocking state-store call on the API's database thread(s), in a copy of the current context
@@ -93,15 +101,74 @@ def unauthorized(message: str = KEY_NOT_LIVE) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_tenant(store: StoreDep, key: BearerKey) -> Tenant:
-    """The tenant owning the request's Bearer key (read from the database on every request).
+def client_address(request: Request) -> str:
+    """Who failed authentications are counted against: the client's address as the server saw it.
+
+    Never a header the client writes itself (``X-Forwarded-For``): behind a proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips <the proxy>`` and the server puts the real client here. IPv6
+    clients count by their /64, the block one host is usually given, so that rotating addresses within it
+    buys no extra guesses.
+    """
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def retry_after(reset_time: float) -> int:
+    """Whole seconds until a limit's window frees a slot (at least 1), for ``Retry-After``."""
+    return max(1, int(reset_time - time.time()) + 1)
+
+
+async def refuse_guessing(state: AppState, address: str, key_hash: str) -> None:
+    """``429`` when ``address`` has used up its failed authentications, before the key is looked up.
+
+    A key that authenticated before (its hash is in ``state.key_tenants``) is no guess and passes: a client
+    sharing an address (a NAT, a proxy) with someone guessing keys keeps working.
 
     Raises:
-        HTTPException: 401 when the key is missing, unknown or revoked.
+        HTTPException: 429 with ``Retry-After``.
     """
-    tenant = store.tenant_for_key(key)
+    if key_hash in state.key_tenants or await state.limiter.test(state.auth_failures, "auth-failures", address):
+        return
+    stats = await state.limiter.get_window_stats(state.auth_failures, "auth-failures", address)
+    wait = retry_after(stats.reset_time)
+    raise HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"too many failed authentications from this address (limit {state.auth_failures}); "
+        f"wait {wait}s and send a valid key",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+async def count_failure(state: AppState, address: str, key_hash: str) -> None:
+    """Count one failed authentication against ``address`` (and forget the key's tenant: it is not live)."""
+    state.key_tenants.pop(key_hash, None)
+    await state.limiter.hit(state.auth_failures, "auth-failures", address)
+
+
+async def current_tenant(state: StateDep, key: BearerKey, request: Request) -> Tenant:
+    """The tenant owning the request's Bearer key (read from the database on every request).
+
+    Failed authentications are limited per client address (:data:`AUTH_FAILURE_LIMIT`), checked before the
+    key is looked up.
+
+    Raises:
+        HTTPException: 401 when the key is missing, unknown or revoked; 429 past the failure limit.
+    """
+    key_hash, address = hash_key(key), client_address(request)
+    await refuse_guessing(state, address, key_hash)
+    tenant = await run_in_threadpool(state.store.tenant_for_key, key)
     if tenant is None:
+        await count_failure(state, address, key_hash)
         raise unauthorized()
+    state.key_tenants[key_hash] = tenant.id
     return tenant
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
-from cachetools import LRUCache
 from starlette.requests import Request
 
 _SLOT = "__project_id__"  # stands for the id in the cached path of GET /api/projects/{project_id}
-_BASES: LRUCache[tuple[object, ...], str] = LRUCache(maxsize=256)  # request origin -> base URL (see status_url)
 
 
 def prefect_ui_base(configured: str | None) -> str | None:
@@ -36,27 +34,23 @@ def flow_run_url(base: str | None, flow_run_id: str | None) -> str | None:
 
 
 def status_url(request: Request, project_id: str) -> str:
-    """Absolute URL of ``GET /api/projects/{project_id}`` for this request's host and root path.
+    """URL of ``GET /api/projects/{project_id}``, never built from the request's ``Host`` header.
 
-    The same as ``request.url_for("get_project", ...)``, cheaper: ``url_for`` walks every route (raising and
-    catching a ``NoMatchFound`` on each) and parses a new base URL on every call, a measurable share of
-    ``POST /api/requirements``. Here the route's path is worked out once per app and the base URL once per
-    (scheme, server, root path, Host header), in a small bounded cache.
+    Absolute on the configured public URL (``POMBOLT_API_PUBLIC_URL``, which includes any path prefix a proxy
+    adds), else relative to the server's own root path (``/api/projects/...``, resolved by the client against
+    the URL it called). A ``Host`` (or ``X-Forwarded-Host``) header is the client's to choose: reflected, a
+    forged one would point the link, and the Bearer key a client sends with it, at the attacker's server
+    (and a shared cache could keep that answer for others).
+
+    The route's path is worked out once per app (``url_for`` walks every route on each call).
     """
     app_state = request.app.state
     template: str | None = getattr(app_state, "status_path_template", None)
     if template is None:
         template = app_state.status_path_template = str(request.app.url_path_for("get_project", project_id=_SLOT))
-    scope = request.scope
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
-    server = scope.get("server")
-    where = (
-        scope.get("scheme"),
-        tuple(server) if server else None,  # a list under some servers and test clients
-        scope.get("app_root_path", scope.get("root_path")),
-        host,
-    )
-    base = _BASES.get(where)
-    if base is None:
-        base = _BASES[where] = str(request.base_url).rstrip("/")
+    public: str | None = app_state.pombolt.api.public_url
+    if public:
+        base = public.rstrip("/")
+    else:  # the root path is the server's setting (uvicorn --root-path), not a request header
+        base = str(request.scope.get("app_root_path", request.scope.get("root_path", ""))).rstrip("/")
     return base + template.replace(_SLOT, quote(project_id, safe=""))

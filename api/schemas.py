@@ -17,7 +17,10 @@ class Accepted(BaseModel):
     project_id: str
     run_id: str
     status: str
-    status_url: str
+    status_url: str = Field(
+        description="Where to poll the project: absolute on POMBOLT_API_PUBLIC_URL when that is set, else a path "
+        "relative to the API's origin (never built from the request's Host header)."
+    )
 
 
 class ErrorOut(BaseModel):

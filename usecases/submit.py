@@ -49,16 +49,20 @@ class SubmitResult(BaseModel):
     created_project: bool = Field(description="False when the name matched an existing project.")
 
 
-# Control and format characters are dropped from requirements (NUL, escapes, bidi overrides, zero-width
-# spaces), except line breaks, tabs and the two joiners, which are part of the text: ZWJ (U+200D) holds emoji
-# sequences together (a family is one emoji, not three) and ZWNJ (U+200C) is spelling in Persian and Indic
-# scripts.
+# C0 control characters (U+0000-U+001F: NUL, escape sequences, backspace, bell...) other than tab, line feed
+# and carriage return are refused: no one types them, and a NUL ends a C string in whatever reads the text
+# next (a prompt, a log line, a terminal, a database driver).
+_C0_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Other control and format characters are dropped (DEL, C1 controls, bidi overrides, zero-width spaces, and
+# the carriage return of a CRLF), except line breaks, tabs and the two joiners, which are part of the text: ZWJ
+# (U+200D) holds emoji sequences together (a family is one emoji, not three) and ZWNJ (U+200C) is spelling in
+# Persian and Indic scripts.
 _KEPT_CONTROLS = frozenset("\n\t\u200c\u200d")
 
 
 def clean_requirements(text: str, settings: Settings, *, field: str | None = None) -> str:
-    """Normalise and bound requirements text (NFC, trimmed, control and format characters but line breaks,
-    tabs and joiners dropped).
+    """Check, normalise and bound requirements text (NFC, trimmed, other control and format characters but line
+    breaks, tabs and joiners dropped).
 
     Args:
         text: The text as sent.
@@ -66,8 +70,16 @@ def clean_requirements(text: str, settings: Settings, *, field: str | None = Non
         field: The request field the text came in, named by the error (the API answers a field-level 422).
 
     Raises:
-        RequirementsInvalid: When empty, whitespace only, or longer than the limit.
+        RequirementsInvalid: When it holds a C0 control character other than tab, line feed and carriage return
+            (NUL, ESC, ...), or is empty, whitespace only, or longer than the limit.
     """
+    refused = _C0_REFUSED.search(text or "")
+    if refused:
+        raise RequirementsInvalid(
+            f"requirements hold the control character U+{ord(refused.group()):04X} at character "
+            f"{refused.start()}; send plain text (tabs and line breaks are fine)",
+            field=field,
+        )
     text = unicodedata.normalize("NFC", text or "").strip()
     text = "".join(c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c)[0] != "C")
     if not text:

@@ -1,6 +1,9 @@
 """Tenant Blocks: ``PUT /api/blocks/{slug}/{name}`` saves one the tenant owns; ``GET /api/blocks`` lists them.
 
-Secrets are write-only: a listing shows each secret field only as ``set`` or ``unset``.
+Secrets are write-only: a listing shows each secret field only as ``set`` or ``unset``. Fields that name a
+resource on the worker (a ``root`` folder, a local server, a ``file://`` remote) are operator-only (DESIGN §6):
+a tenant's save that sets one is refused with a 422 naming the field; only the local CLI tenant
+(``POMBOLT_DEFAULT_TENANT``) may set them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from pydantic import SecretBytes, SecretStr, ValidationError
 
 from api.deps import CurrentTenant, StateDep
 from api.schemas import BlockOut
-from blocks.catalog import check_name, save_block
-from core.errors import ConfigError
+from blocks.catalog import check_name, load_bound, operator_settings, save_block
+from core.errors import ConfigError, UnknownBlock
 
 router = APIRouter(prefix="/api/blocks", tags=["blocks"])
 
@@ -86,7 +89,13 @@ def put_block(
         block = cls.model_validate(body)
     except ValidationError as exc:  # it may hold a secret: not chained, so no traceback can show it either
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    save_block(state.store, tenant.id, name, block)
+    refused = operator_settings(block) if tenant.id != state.settings.default_tenant else {}
+    if refused:
+        raise RequestValidationError([_invalid(("body", field), why) for field, why in sorted(refused.items())])
+    try:
+        save_block(state.store, tenant.id, name, block)
+    except ConfigError as exc:
+        raise RequestValidationError([_invalid(("path", "name"), exc.message)]) from None
     out = _public(block)
     out.name = name
     return out
@@ -98,9 +107,9 @@ def list_blocks(tenant: CurrentTenant, state: StateDep) -> list[BlockOut]:
     result = []
     for binding in state.store.list_blocks(tenant.id):
         try:
-            block: Block = Block.load(f"{binding.slug}/{binding.document_name}")  # type: ignore[assignment]
-        except ValueError:
-            continue  # its document was removed in Prefect; it cannot be used either
+            block = load_bound(state.store, binding)
+        except UnknownBlock:
+            continue  # its document is gone or shared with another tenant: it cannot be used either
         out = _public(block)
         out.name = binding.name
         result.append(out)

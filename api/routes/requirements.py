@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 
-from api.deps import AppState, BearerKey, StateDep, unauthorized
+from api.deps import (
+    AppState,
+    BearerKey,
+    StateDep,
+    client_address,
+    count_failure,
+    refuse_guessing,
+    retry_after,
+    unauthorized,
+)
 from api.links import status_url
 from api.schemas import Accepted
 from blocks.catalog import Kind, shorthand_names
@@ -65,9 +73,12 @@ async def post_requirements(
     # at its first refused request, so it cannot use up its former tenant's limit.
     key_hash = hash_key(api_key)
     tenant_id = state.key_tenants.get(key_hash)
-    if tenant_id is None:
+    if tenant_id is None:  # failed authentications are limited per client address, before the key is looked up
+        address = client_address(request)
+        await refuse_guessing(state, address, key_hash)
         tenant = await state.in_db_thread(state.store.tenant_for_key, api_key)
         if tenant is None:
+            await count_failure(state, address, key_hash)
             raise unauthorized()
         tenant_id = state.key_tenants[key_hash] = tenant.id
     if x_request_id is not None and not REQUEST_ID.fullmatch(x_request_id):
@@ -81,7 +92,8 @@ async def post_requirements(
             _accept, state, tenant_id, key_hash, body, idempotency_key or None, x_request_id
         )
     except KeyNotLive:
-        state.key_tenants.pop(key_hash, None)  # revoked: its next request authenticates again (and fails)
+        # revoked: counted as a failure, and its next request authenticates again (and fails)
+        await count_failure(state, client_address(request), key_hash)
         raise
     response.headers["X-Request-Id"] = run.request_id
     if created:
@@ -129,8 +141,7 @@ async def _rate_limit(state: AppState, tenant_id: str) -> None:
     if await state.limiter.hit(state.limit, "requirements", tenant_id):
         return
     stats = await state.limiter.get_window_stats(state.limit, "requirements", tenant_id)
-
-    wait = max(1, int(stats.reset_time - time.time()) + 1)
+    wait = retry_after(stats.reset_time)
     raise HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
         detail=f"too many submissions for this tenant (limit {state.limit}); wait {wait}s and send again",

@@ -203,6 +203,6 @@ def to_generated(project: WireProject) -> tuple[list[GeneratedFile], list[str]]:
             except (binascii.Error, ValueError) as exc:
                 raise WireFormatError(f"file {wf.path!r} is marked base64 but does not decode: {exc}") from exc
         else:
-            content = wf.content.encode("utf-8", errors="replace")
+            content = wf.content.encode("utf-8", errors="surrogatepass")
         files.append(untrusted_file(wf.path, content))
     return files, deleted

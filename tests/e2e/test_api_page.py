@@ -8,6 +8,7 @@ live link, and retries a failed run with the Retry button.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -77,6 +78,8 @@ def static_server() -> Iterator[None]:
 def test_page_submits_shows_phases_in_order_opens_live_site_and_retries(
     page: Any, live_server: str, store: Store, acme: Tenant, static_server: None
 ) -> None:
+    from playwright.sync_api import expect  # imported here: the fixture skips loudly without playwright
+
     from flows.pipeline import requirements_to_deployment
 
     hostile = "a timer <img src=x onerror=alert(1)> & <b>bold</b>"
@@ -99,9 +102,8 @@ def test_page_submits_shows_phases_in_order_opens_live_site_and_retries(
     assert run is not None
     requirements_to_deployment(run.id)  # the worker's part, for real, while the page polls
 
-    page.wait_for_function(
-        "document.querySelectorAll('.project .phase[data-status=completed]').length === 8", timeout=20_000
-    )
+    # Playwright's expect() polls from its own injected script: the page's CSP (no 'unsafe-eval') stays on
+    expect(page.locator(".project .phase[data-status=completed]")).to_have_count(8, timeout=20_000)
     snapshots: list[str] = [s for s in page.evaluate("window.__snapshots") if s]
     assert card.locator(".phase").evaluate_all("els => els.map(e => e.dataset.phase)") == PHASES
     assert snapshots[-1] == "1" * 8
@@ -125,7 +127,7 @@ def test_page_submits_shows_phases_in_order_opens_live_site_and_retries(
     page.wait_for_selector(".project .error:not([hidden])", timeout=10_000)
     assert "Failed in deploy (phase.deploy): target said <no>" in card.locator(".error-text").inner_text()
     card.locator(".retry").click()
-    page.wait_for_function("document.getElementById('message').textContent.startsWith('Retry queued')", timeout=10_000)
+    expect(page.locator("#message")).to_have_text(re.compile(r"^Retry queued"), timeout=10_000)
     latest = store.latest_run(project.id)
     assert latest is not None and latest.kind == "retry" and latest.parent_run_id == failed.id
     assert latest.status == RunStatus.queued

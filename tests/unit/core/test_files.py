@@ -54,6 +54,45 @@ BAD_PATHS = [
     ("sub/.git", "no-git-dir"),
     (".github/workflows/ci.yml", "no-workflows"),
     (".GitHub/Workflows/deploy.yml", "no-workflows"),
+    (".github/wor\u212aflows/ci.yml", "no-workflows"),  # KELVIN SIGN: NFC makes it 'K'
+    ("site/.github/workflows/ci.yml", "no-workflows"),
+    (".github/actions/setup/action.yml", "no-workflows"),
+    (".gitea/workflows/ci.yml", "no-workflows"),
+    (".forgejo/workflows/ci.yml", "no-workflows"),
+    (".gitlab-ci.yml", "no-workflows"),
+    (".GITLAB-CI.YML", "no-workflows"),
+    ("ci/.gitlab-ci.yml", "no-workflows"),
+    (".circleci/config.yml", "no-workflows"),
+    ("bitbucket-pipelines.yml", "no-workflows"),
+    ("azure-pipelines.yml", "no-workflows"),
+    (".husky/pre-commit", "no-workflows"),
+    (".husky/_/husky.sh", "no-workflows"),
+    ("lefthook.yml", "no-workflows"),
+    (".pre-commit-config.yaml", "no-workflows"),
+    (".gitmodules", "no-git-metadata"),
+    ("vendor/.GitModules", "no-git-metadata"),
+    ("GITMOD~1", "no-git-metadata"),
+    (".gitattributes", "no-git-metadata"),
+    ("src/.gitattributes", "no-git-metadata"),
+    ("con", "no-reserved-names"),
+    ("CON", "no-reserved-names"),
+    ("nul", "no-reserved-names"),
+    ("prn", "no-reserved-names"),
+    ("aux.txt", "no-reserved-names"),
+    ("COM1.js", "no-reserved-names"),
+    ("com0", "no-reserved-names"),
+    ("lpt9", "no-reserved-names"),
+    ("Lpt\u00b3.log", "no-reserved-names"),
+    ("nul.tar.gz", "no-reserved-names"),
+    ("con .txt", "no-reserved-names"),
+    ("aux:stream", "no-reserved-names"),
+    ("conin$", "no-reserved-names"),
+    ("CONOUT$.txt", "no-reserved-names"),
+    ("src/Con/index.js", "no-reserved-names"),
+    ("a/b/prn/c.html", "no-reserved-names"),
+    ("a\ud800b.html", "no-surrogates"),
+    ("\udfff", "no-surrogates"),
+    ("dir\udc80/x", "no-surrogates"),
     ("a\x00b", "no-control-characters"),
     ("a\nb", "no-control-characters"),
     ("a\rb", "no-control-characters"),
@@ -113,10 +152,130 @@ def test_workflows_are_allowed_only_when_the_project_allows_them() -> None:
     assert_violation(info.value, "no-git-dir")
 
 
+CI_PATHS = [p for p, rule in BAD_PATHS if rule == "no-workflows"]
+
+
+@pytest.mark.parametrize("path", CI_PATHS)
+def test_every_ci_file_and_hook_is_allowed_only_when_the_project_allows_ci_configuration(path: str) -> None:
+    with pytest.raises(PathRuleViolation) as info:
+        check_path(path)
+    assert "unless the project allows them (POMBOLT_ALLOW_WORKFLOWS)" in info.value.message
+    expected = unicodedata.normalize("NFC", path)
+    assert check_path(path, allow_workflows=True) == expected
+    assert [x.path for x in validate_files([f(path)], allow_workflows=True)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [(".gitmodules", "no-git-metadata"), ("src/.gitattributes", "no-git-metadata"), ("con.yml", "no-reserved-names")],
+)
+def test_allowing_ci_configuration_opens_neither_git_metadata_nor_device_names(path: str, rule: str) -> None:
+    with pytest.raises(PathRuleViolation) as info:
+        check_path(path, allow_workflows=True)
+    assert_violation(info.value, rule)
+
+
+def test_each_ci_refusal_says_which_ci_it_is() -> None:
+    said = {}
+    for path in (".gitlab-ci.yml", ".circleci/config.yml", "bitbucket-pipelines.yml", ".husky/pre-commit"):
+        with pytest.raises(PathRuleViolation) as info:
+            check_path(path)
+        said[path] = info.value.message
+    assert "GitLab CI" in said[".gitlab-ci.yml"]
+    assert "CircleCI" in said[".circleci/config.yml"]
+    assert "Bitbucket Pipelines" in said["bitbucket-pipelines.yml"]
+    assert "git hooks (husky)" in said[".husky/pre-commit"]
+
+
+def test_device_names_are_refused_naming_the_segment_and_device() -> None:
+    with pytest.raises(PathRuleViolation) as info:
+        check_path("src/Com1.min.js/x")
+    assert_violation(info.value, "no-reserved-names")
+    assert "segment 'Com1.min.js' is the Windows device name 'COM1'" in info.value.message
+
+
+def test_a_lone_surrogate_in_a_path_is_refused_escaped_not_left_to_fail_in_storage() -> None:
+    with pytest.raises(PathRuleViolation) as info:
+        validate_files([f("index.html"), f("img/\ud83d.png")])
+    assert_violation(info.value, "no-surrogates")
+    assert info.value.path == "img/\\ud83d.png"
+    assert "U+D83D" in info.value.message
+    assert info.value.message.encode("utf-8")  # the message itself is sendable as UTF-8
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "where"),
+    [
+        ("app.js", b"const s = '\xed\xa0\x80';\n", "U+D800 alone at byte 11"),
+        ("style.CSS", b"a::after { content: '\xed\xbf\xbf'; }", "U+DFFF alone at byte 21"),
+        ("LICENSE", b"MIT \xc2\xa9 \xed\xb0\x80", "U+DC00 alone at byte 7"),  # no extension, but UTF-8 text
+        ("data.json", b'\xef\xbb\xbf["\xed\xa0\xbd"]', "U+D83D alone at byte 5"),  # UTF-8 with a BOM
+        ("notes.txt", b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8", "U+D800 alone at UTF-16 code unit 2"),
+        ("notes.txt", b"\xfe\xff" + b"\xdc\x00\x00a", "U+DC00 alone at UTF-16 code unit 0"),
+    ],
+)
+def test_a_lone_surrogate_in_text_content_is_refused_naming_the_file(path: str, content: bytes, where: str) -> None:
+    with pytest.raises(PathRuleViolation) as info:
+        validate_files([f("index.html", b"<h1>ok</h1>"), f(path, content)])
+    assert_violation(info.value, "no-surrogates")
+    assert info.value.path == path
+    assert where in info.value.message
+
+
+def test_text_built_from_a_string_with_a_lone_surrogate_reaches_validation_and_is_refused_there() -> None:
+    made = GeneratedFile.text("app.js", "const s = '\ud800';")  # no UnicodeEncodeError without a path
+    with pytest.raises(PathRuleViolation) as info:
+        validate_files([made])
+    assert (info.value.rule, info.value.path) == ("no-surrogates", "app.js")
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("app.js", "const s = '\U0001f345 caf\u00e9';".encode()),  # astral and accented characters are text
+        ("notes.txt", b"\xff\xfe" + "tomato \U0001f345".encode("utf-16-le")),  # a surrogate PAIR in UTF-16
+        ("img/a.png", b"\x89PNG\r\n\x1a\n\xff\xed\xa0\x80\x00"),  # binary: bytes are not characters
+        ("font.woff2", b"wOF2\xed\xa0\x80\xff\xfe"),
+        ("odd.txt", b"\xff\xfeo"),  # an odd UTF-16 byte count is not our business
+    ],
+)
+def test_real_characters_and_binary_files_are_not_mistaken_for_lone_surrogates(path: str, content: bytes) -> None:
+    assert [x.content for x in validate_files([f(path, content)])] == [content]
+
+
 @pytest.mark.parametrize(
     "path",
-    ["index.html", "src/app.js", "a/b/c/d.txt", ".gitignore", ".github/CODEOWNERS", "x.git/y", "git/config",
-     "..a", "a..b/c", "a~", "ab:c", "a b/c d.txt", "café/ünï.md", "a" * 255],
+    [
+        "index.html",
+        "src/app.js",
+        "a/b/c/d.txt",
+        ".gitignore",
+        ".github/CODEOWNERS",
+        "x.git/y",
+        "git/config",
+        "..a",
+        "a..b/c",
+        "a~",
+        "ab:c",
+        "a b/c d.txt",
+        "café/ünï.md",
+        "a" * 255,
+        ".github/dependabot.yml",
+        ".github/ISSUE_TEMPLATE/bug.md",
+        "docs/workflows/ci.md",
+        "gitlab-ci.yml",
+        "husky/pre-commit.md",
+        ".gitmodules.md",
+        "gitattributes.txt",
+        "console.js",
+        "connect/index.html",
+        "auxiliary.txt",
+        "com10",
+        "lpt.txt",
+        "nullish.js",
+        "icons/con-tick.svg",
+        "tomato-\U0001f345.txt",
+    ],
 )
 def test_check_path_accepts_ordinary_paths(path: str) -> None:
     assert check_path(path) == path
