@@ -7,22 +7,33 @@ provider SDK — and the built-in shorthand that stands for an unsaved Block of 
 A reference is either a built-in shorthand (``offline``, ``openai``, ``local-git``, ``none``,
 ``local-static``) — an unsaved Block built from settings and the environment — or the name a tenant
 saved a Block under (``acme-netlify``), looked up in the tenant's bindings in the state store.
+
+Tenant namespaces cannot collide (DESIGN §6). A tenant's Block ``name`` is saved as the Prefect document
+:func:`document_name` ``t-<16 hex of sha256(tenant id)>-<name>``: the digest has a fixed length and the name
+follows the rule of :mod:`core.names`, so the document name determines both the tenant (up to a 64-bit digest
+collision, which :func:`save_block` refuses anyway) and the name — unlike an escaped tenant id, where ``a`` +
+``b--c`` and ``a--b`` + ``c`` (or ``Acme``/``acme``, ``a_b``/``a.b``/``a-b``) met in one document. The binding
+row (tenant, name → type slug, document name) stays the one source of truth: a Block resolves to the document
+its binding names, so a Block saved under an older naming rule keeps working, unless another tenant's binding
+names the same document — then neither may use it until it is saved again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
 
 from prefect.blocks.core import Block
 
+from blocks.base import OperatorFields
 from blocks.generators.base import Generator
 from blocks.repositories.base import RepositoryTarget
 from blocks.targets.base import DeploymentTarget
 from core.errors import ConfigError, UnknownBlock
+from core.models import BlockBinding
 from core.names import check_name as check_any_name
 from core.store import Store
 
@@ -38,6 +49,8 @@ __all__ = [
     "builtin_slug",
     "check_name",
     "document_name",
+    "load_bound",
+    "operator_settings",
     "register_block_types",
     "resolve",
     "resolve_generator",
@@ -176,10 +189,26 @@ def builtin_slug(kind: Kind, ref: str) -> str | None:
 
 
 # --- tenant Blocks ---------------------------------------------------------------------------------
+_TENANT_DIGEST = 16
+"""Hex digits of SHA-256(tenant id) in a document name (64 bits)."""
+
+
 def document_name(tenant_id: str, name: str) -> str:
-    """The Prefect Block document name a tenant's Block is saved under."""
-    safe = re.sub(r"[^a-z0-9-]", "-", tenant_id.lower())
-    return f"t-{safe}--{name}"
+    """The Prefect Block document name a tenant's Block ``name`` is saved under.
+
+    ``t-<first 16 hex of sha256(tenant_id)>-<name>``: lowercase letters, digits and dashes, as Prefect wants.
+    A fixed-length digest then the name: two (tenant, name) pairs share a document name only when their
+    tenants' digests collide.
+
+    Raises:
+        ConfigError: When ``name`` breaks the name rule.
+    """
+    return _document_name(tenant_id, check_name(name))
+
+
+def _document_name(tenant_id: str, name: str) -> str:
+    digest = hashlib.sha256(tenant_id.encode("utf-8")).hexdigest()[:_TENANT_DIGEST]
+    return f"t-{digest}-{name}"
 
 
 def check_name(name: str) -> str:
@@ -191,13 +220,46 @@ def check_name(name: str) -> str:
     return check_any_name(name, "Block name")
 
 
+def operator_settings(block: Block) -> dict[str, str]:
+    """The fields of ``block`` only the operator may set that it sets (field → why), e.g. a local ``root``.
+
+    A tenant's API may not save such a Block; the local CLI tenant and the operator may (DESIGN §6).
+    """
+    return block.operator_settings() if isinstance(block, OperatorFields) else {}
+
+
 def save_block(store: Store, tenant_id: str, name: str, block: Block) -> str:
-    """Save a Block as the tenant's ``name`` (replacing an earlier one) and return its document name."""
-    check_name(name)
+    """Save a Block as the tenant's ``name`` (replacing an earlier one) and return its document name.
+
+    Raises:
+        ConfigError: When ``name`` breaks the name rule, or another tenant's binding already names the document
+            it would be saved as (a digest collision; nothing is saved).
+    """
     doc = document_name(tenant_id, name)
+    slug = block.get_block_type_slug()
+    if store.document_shared(tenant_id, slug, doc):
+        raise ConfigError(f"Block name {name!r} cannot be used by this tenant; choose another name", field="name")
+    earlier = store.find_block(tenant_id, name)
     block.save(doc, overwrite=True)
-    store.bind_block(tenant_id, name, block.get_block_type_slug(), doc)
+    if earlier is not None and (earlier.slug, earlier.document_name) != (slug, doc):
+        # the document it replaces (another type, or an older naming rule) goes before the binding moves (a
+        # failure leaves the binding for a retry), so nothing resolves to it again: not this tenant, nor
+        # another whose binding met it there under the older rule
+        _delete_document(earlier.slug, earlier.document_name)
+    store.bind_block(tenant_id, name, slug, doc)
     return doc
+
+
+def _delete_document(slug: str, name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            found = client.read_block_document_by_name(name=name, block_type_slug=slug, include_secrets=False)
+            client.delete_block_document(found.id)
+        except ObjectNotFound:
+            pass  # already gone
 
 
 def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | None:
@@ -218,13 +280,33 @@ def resolve(kind: Kind, ref: str, *, tenant_id: str, store: Store) -> Block | No
             f"no {kind} Block named {ref!r}; save one first (PUT /api/blocks/SLUG/{ref} or "
             f"'pombolt blocks save') or use a built-in: {choices}"
         )
-    _import_class(binding.slug)  # a fresh worker process knows none of our slugs until the class is imported
-    try:
-        block = Block.load(f"{binding.slug}/{binding.document_name}")
-    except ValueError as exc:
-        raise UnknownBlock(f"{kind} Block {ref!r} is registered but its document is gone; save it again") from exc
+    block = load_bound(store, binding, kind)
     if not isinstance(block, PORTS[kind]):
         raise UnknownBlock(f"Block {ref!r} is a {binding.slug}, which cannot be used as a {kind}")
+    return block
+
+
+def load_bound(store: Store, binding: BlockBinding, kind: str = "Block") -> Block:
+    """Load the Block document a tenant's binding names (the one way a tenant's saved Block is read).
+
+    Raises:
+        UnknownBlock: When the document is gone, its type is not installed, or it was saved under the older
+            naming rule and another tenant's binding names the same document (it may hold either's fields).
+    """
+    if binding.document_name != _document_name(binding.tenant_id, binding.name) and store.document_shared(
+        binding.tenant_id, binding.slug, binding.document_name
+    ):
+        raise UnknownBlock(
+            f"{kind} Block {binding.name!r} shares its Prefect document with another tenant's Block (saved before "
+            f"tenant namespaces were fixed); save it again (PUT /api/blocks/{binding.slug}/{binding.name})"
+        )
+    _import_class(binding.slug)  # a fresh worker process knows none of our slugs until the class is imported
+    try:
+        block: Block = Block.load(f"{binding.slug}/{binding.document_name}")  # type: ignore[assignment]
+    except ValueError as exc:
+        raise UnknownBlock(
+            f"{kind} Block {binding.name!r} is registered but its document is gone; save it again"
+        ) from exc
     return block
 
 

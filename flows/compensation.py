@@ -13,6 +13,7 @@ from typing import Any
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.flows import Flow
 
+from blocks.base import block_identity
 from blocks.catalog import resolve
 from blocks.repositories.base import RepositoryState, RepositoryTarget
 from blocks.targets.base import DeploymentTarget, SiteState
@@ -32,7 +33,8 @@ def compensate(store: Store, run: Run, logger: Any | None) -> list[str]:
     repo_state = RepositoryState.model_validate(project.repository_state or {})
     if repo_state.created_by_run == run.id:
         block = resolve("repository", project.repository_ref, tenant_id=run.tenant_id, store=store)
-        if isinstance(block, RepositoryTarget):
+        # only the Block that made the repository removes it (not one saved since under that name as another type)
+        if isinstance(block, RepositoryTarget) and repo_state.made_by(block_identity(block, project.repository_ref)):
             try:
                 block.remove(repo_state)
                 store.update(store.reload(project), repository_state={})
@@ -43,7 +45,7 @@ def compensate(store: Store, run: Run, logger: Any | None) -> list[str]:
     site_state = SiteState.model_validate(project.target_state or {})
     if site_state.created_by_run == run.id:
         block = resolve("target", project.target_ref, tenant_id=run.tenant_id, store=store)
-        if isinstance(block, DeploymentTarget):
+        if isinstance(block, DeploymentTarget) and site_state.made_by(block_identity(block, project.target_ref)):
             try:
                 block.remove(site_state)
                 store.update(store.reload(project), target_state={})

@@ -1,14 +1,48 @@
-"""The RepositoryTarget port: a snapshot in, one commit out."""
+"""The RepositoryTarget port: a snapshot in, one commit out; and which Git URLs name a network remote."""
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from urllib.parse import urlsplit
 
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field
 
-from blocks.base import ProviderRequest, ProviderState
+from blocks.base import OperatorFields, ProviderRequest, ProviderState
 from core.snapshots import SnapshotStore
+
+#: URL schemes of Git remotes over the network (``file://`` and ``<helper>::`` transports are local).
+NETWORK_GIT_SCHEMES = frozenset({"https", "http", "ssh", "git", "git+ssh", "ssh+git"})
+_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]+)$")
+_USER = re.compile(r"^[A-Za-z0-9._~+%][A-Za-z0-9._~+%-]*$")
+_SCP = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:\[\]]+|\[[0-9A-Fa-f:.]+\]):(?P<path>[^:].*)$")
+
+
+def is_network_git_url(url: str) -> bool:
+    """Whether git reads ``url`` as a remote over the network, never as something on this machine.
+
+    Accepted: ``https://``, ``http://``, ``ssh://`` and ``git://`` URLs with a host name, and scp-like
+    ``[user@]host:path``. Refused: ``file://`` URLs, absolute, relative and ``~`` paths, ``<helper>::``
+    transports (``ext::`` runs a command), anything starting with ``-`` (git would read an option) or holding
+    whitespace or control characters.
+    """
+    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return False
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+            host, user = parts.hostname or "", parts.username
+        except ValueError:
+            return False
+        if parts.scheme.lower() not in NETWORK_GIT_SCHEMES:
+            return False
+    else:
+        match = _SCP.match(url)
+        if match is None:
+            return False
+        host, user = match["host"].strip("[]").lower(), match["user"]
+    return _HOST.match(host) is not None and (user is None or _USER.match(user) is not None)
 
 
 class RepositoryState(ProviderState):
@@ -47,7 +81,7 @@ class PublishResult(BaseModel):
     writes: int = 0
 
 
-class RepositoryTarget(Block, ABC):
+class RepositoryTarget(OperatorFields, Block, ABC):
     """A Block that keeps a project's files in a Git repository."""
 
     def preflight(self) -> None:

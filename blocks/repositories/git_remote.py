@@ -23,7 +23,13 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from blocks.repositories._git import Git, commit_snapshot, publish_result
-from blocks.repositories.base import PublishRequest, PublishResult, RepositoryState, RepositoryTarget
+from blocks.repositories.base import (
+    PublishRequest,
+    PublishResult,
+    RepositoryState,
+    RepositoryTarget,
+    is_network_git_url,
+)
 from core.errors import ConcurrentUpdate, ConfigError, PomBoltError, ProviderError
 from core.redaction import redact, register_secret
 from core.snapshots import SnapshotStore
@@ -40,6 +46,8 @@ class GitRemoteTarget(RepositoryTarget):
     _block_type_name: ClassVar[str | None] = "Pom-Bolt Git Remote"
     _block_type_slug: ClassVar[str | None] = "pombolt-git-remote"
     _description: ClassVar[str | None] = "Any Git remote (HTTPS, SSH): one commit per changed snapshot, never forced."
+    #: A local path, ``file://`` URL or ``<helper>::`` transport names something on the worker (DESIGN §6).
+    _operator_fields: ClassVar[tuple[str, ...]] = ("url",)
 
     url: str = Field(..., title="Remote URL", description="Clone URL without credentials (https://, ssh://, git://).")
     token: SecretStr | None = Field(None, title="Token", description="Sent as an HTTP Authorization header.")
@@ -56,6 +64,15 @@ class GitRemoteTarget(RepositoryTarget):
         if "@" in value.split("://", 1)[-1].split("/", 1)[0] and not value.startswith("ssh://"):
             raise ValueError("the remote URL must not contain credentials; put the token in 'token'")
         return value
+
+    def operator_settings(self) -> dict[str, str]:
+        """``url`` when it is not a network remote: a local path or ``file://`` URL only the operator may use."""
+        if is_network_git_url(self.url):
+            return {}
+        return {
+            "url": "'url' must be a network remote (https://, ssh://, git:// or host:path); a local path, file:// "
+            "URL or transport helper names something on the worker, which only the operator may use"
+        }
 
     # --- the port -----------------------------------------------------------------------------------
     def preflight(self) -> None:

@@ -41,6 +41,8 @@ class LocalGitRepository(RepositoryTarget):
     _description: ClassVar[str | None] = (
         "Bare Git repositories in a local folder, one per project; one commit per changed snapshot."
     )
+    #: It names a folder on the worker: only the operator sets it (DESIGN §6).
+    _operator_fields: ClassVar[tuple[str, ...]] = ("root",)
 
     root: str | None = Field(
         None,

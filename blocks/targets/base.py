@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field
 
-from blocks.base import ProviderRequest, ProviderState
+from blocks.base import OperatorFields, ProviderRequest, ProviderState
 from core.snapshots import SnapshotStore
 
 
@@ -40,7 +40,7 @@ class DeployResult(BaseModel):
     requests: int = 0
 
 
-class DeploymentTarget(Block, ABC):
+class DeploymentTarget(OperatorFields, Block, ABC):
     """A Block that serves a site snapshot at a URL."""
 
     def preflight(self) -> None:

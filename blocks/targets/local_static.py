@@ -11,7 +11,13 @@ A deploy builds the new release in a temporary folder — files whose SHA-256 an
 live release are hard-linked from it, only new or changed files are written (and counted as uploaded) —
 renames it into place, then repoints ``<site_id>`` atomically (a temporary symlink and ``os.replace``), so a
 reader sees the old release or the new one, never a mix. Releases beyond the newest ``keep_releases`` are
-pruned. The server hides top-level dot folders, so ``.releases`` is never served directly.
+pruned.
+
+Each site is its own origin: the static server serves ``<site_id>`` at ``http://<site_id>.localhost:<port>/``
+(chosen by the ``Host`` header) and only from the release the site symlink points at; ``.releases``, other
+sites and dot-files are never served (see :mod:`ops.static_server`). A custom ``base_url`` with ``{site}``
+(``http://{site}.localhost:8080/``) keeps that; one without serves every site under one origin
+(``<base_url>/<site_id>/``), only for a server of your own.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from core.snapshots import Manifest, SnapshotStore
 __all__ = ["LocalStaticSite", "site_name"]
 
 _PROVIDER = "local-static"
-_SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+_SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # a host name label: the site is <site_id>.localhost
 _STALE_TMP_SECONDS = 600.0
 
 
@@ -54,8 +60,11 @@ class LocalStaticSite(DeploymentTarget):
     _block_type_name: ClassVar[str | None] = "Pom-Bolt Local Static Site"
     _block_type_slug: ClassVar[str | None] = "pombolt-local-static-site"
     _description: ClassVar[str | None] = (
-        "Sites in a local folder served on 127.0.0.1; each deploy is an atomic switch to a new release."
+        "Sites in a local folder served on loopback, each on its own origin (http://<site>.localhost:<port>/); "
+        "each deploy is an atomic switch to a new release."
     )
+    #: Both name a folder or a server on the worker: only the operator sets them (DESIGN §6).
+    _operator_fields: ClassVar[tuple[str, ...]] = ("root", "base_url")
 
     root: str | None = Field(
         None,
@@ -65,7 +74,12 @@ class LocalStaticSite(DeploymentTarget):
     base_url: str | None = Field(
         None,
         title="Base URL",
-        description="URL that serves the sites folder; default: start or reuse Pom-Bolt's static server.",
+        description=(
+            "URL of a server for the sites folder, with '{site}' where the site id goes "
+            "(http://{site}.localhost:8080/: one origin per site); without '{site}' sites are served at "
+            "<base_url>/<site_id>/, all on one origin. Default: start or reuse Pom-Bolt's static server, "
+            "which serves each site at http://<site_id>.localhost:<port>/."
+        ),
     )
     keep_releases: int = Field(3, ge=1, title="Releases kept", description="Releases kept per site.")
 
@@ -91,7 +105,7 @@ class LocalStaticSite(DeploymentTarget):
         """
         root = self.root_path()
         site_id = self._site_id(request, state)
-        base_url = self._base_url(root)
+        live_url = self._live_url(root, site_id)
         manifest = snapshots.manifest(request.site_snapshot_id)
         releases = root / ".releases" / site_id
         link = root / site_id
@@ -108,7 +122,6 @@ class LocalStaticSite(DeploymentTarget):
             self._prune(releases, name)
         except OSError as exc:
             raise DeployFailed(f"cannot write site {site_id} in {root}: {exc.strerror or exc}") from exc
-        live_url = f"{base_url}/{site_id}/"
         removed = set(previous.by_path()) - set(manifest.by_path()) if previous else set()
         return deploy_result(
             request,
@@ -147,12 +160,14 @@ class LocalStaticSite(DeploymentTarget):
             return Path(self.root).expanduser().resolve()
         return static_server.sites_root(get_settings()).resolve()
 
-    def _base_url(self, root: Path) -> str:
+    def _live_url(self, root: Path, site_id: str) -> str:
+        """Where the site is served: its own origin on Pom-Bolt's static server unless ``base_url`` says else."""
         if self.base_url:
-            return self.base_url.rstrip("/")
-        settings = get_settings()
+            if "{site}" in self.base_url:
+                return self.base_url.replace("{site}", site_id).rstrip("/") + "/"
+            return f"{self.base_url.rstrip('/')}/{site_id}/"
         self._check_served_root(root)
-        return static_server.ensure_running(settings).url
+        return static_server.site_url(static_server.ensure_running(get_settings()).port, site_id)
 
     @staticmethod
     def _check_served_root(root: Path) -> None:

@@ -5,6 +5,11 @@ detached process (its own session, output to ``<data_dir>/static-server.log``), 
 ``<data_dir>/static-server.json`` and waits until it answers; a server that is already running for the same
 root is reused. ``status`` tells whether it runs, ``stop`` ends it (``pombolt stop``).
 
+Each site is its own origin: site ``<site>`` is served at :func:`site_url` = ``http://<site>.localhost:<port>/``
+(browsers resolve ``*.localhost`` to loopback, RFC 6761; Pom-Bolt's HTTP client does so itself, see
+:mod:`core.localhost`), chosen by the ``Host`` header, so one tenant's generated app cannot read another's storage
+or cookies. The bare host (``127.0.0.1``, ``localhost``) serves only the health endpoint.
+
 The server itself lives in :mod:`ops.static_server` (a process, on a floor above the Blocks): it is started
 by its module name, never imported from here. It answers ``GET`` :data:`HEALTH_PATH` with ``{"service",
 "pid", "root"}``, so a reused port is known to be ours, and exits with :data:`EXIT_PORT_TAKEN` when its port
@@ -19,6 +24,7 @@ import http.client
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -40,10 +46,13 @@ __all__ = [
     "HEALTH_PATH",
     "SERVER_MODULE",
     "SERVICE",
+    "SITE_DOMAIN",
+    "SITE_LABEL",
     "ServerInfo",
     "check_loopback",
     "ensure_running",
     "server_url",
+    "site_url",
     "sites_root",
     "status",
     "stop",
@@ -55,6 +64,10 @@ SERVER_MODULE = "ops.static_server"
 """The module the server process runs (``python -m ops.static_server serve ...``)."""
 EXIT_PORT_TAKEN = 2
 """The server's exit code when its port is taken."""
+SITE_DOMAIN = "localhost"
+"""Sites are served on subdomains of it: ``<site>.localhost`` (RFC 6761: always loopback)."""
+SITE_LABEL = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+"""A site id as a host name label (DNS labels are at most 63 characters)."""
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -167,6 +180,17 @@ class _BindFailed(Exception):
 def server_url(host: str, port: int) -> str:
     """The base URL of a server on ``host``:``port`` (IPv6 hosts in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def site_url(port: int, site: str) -> str:
+    """The live URL of site ``site`` on a server on ``port``: its own origin, ``http://<site>.localhost:<port>/``.
+
+    Raises:
+        ConfigError: When ``site`` is not a valid host name label.
+    """
+    if not SITE_LABEL.fullmatch(site):
+        raise ConfigError(f"site id {site!r} cannot be a host name label (a-z, 0-9, '-', at most 63)")
+    return f"http://{site}.{SITE_DOMAIN}:{port}/"
 
 
 def check_loopback(host: str) -> None:

@@ -1,7 +1,9 @@
 """Tenants and what they own outside projects: tables ``tenant``, ``apikey`` and ``blockbinding``.
 
-An API key is stored only as its SHA-256 (:func:`hash_key`) and a short printed prefix; the plain key is shown
-once, at creation. A Block binding records that a tenant owns a Prefect Block document under a name of its own.
+A tenant id follows the rule of :mod:`core.names` (checked when the tenant is created). An API key is stored only
+as its SHA-256 (:func:`hash_key`) and a short printed prefix; the plain key is shown once, at creation. A Block
+binding records that a tenant owns a Prefect Block document under a name of its own; it is the one source of
+truth for which document a tenant's Block name resolves to.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlmodel import col, select
 
 from core.errors import NotFound
 from core.models import ApiKey, BlockBinding, Tenant, build_row, utcnow
+from core.names import check_tenant_id
 from core.store.engine import StoreEngine
 
 # One indexed query of every API request, built once (its compiled form is cached by SQLAlchemy).
@@ -39,12 +42,17 @@ class TenantStore(StoreEngine):
         """Return the tenant, creating it when absent (an existing tenant keeps its name).
 
         Args:
-            tenant_id: The tenant's id.
+            tenant_id: The tenant's id; a new one must follow the tenant id rule of :mod:`core.names`.
             name: Its display name when created; default the id.
+
+        Raises:
+            ConfigError: When the tenant is new and its id breaks the rule (``Acme``, ``a_b``, ``a.b``); a tenant
+                created before the rule existed is returned as it is.
         """
         with self.session() as s:
             tenant = s.get(Tenant, tenant_id)
             if tenant is None:
+                check_tenant_id(tenant_id)
                 tenant = Tenant(id=tenant_id, name=name or tenant_id)
                 s.add(tenant)
                 try:
@@ -110,6 +118,22 @@ class TenantStore(StoreEngine):
             return s.exec(
                 select(BlockBinding).where(BlockBinding.tenant_id == tenant_id, BlockBinding.name == name)
             ).first()
+
+    def document_shared(self, tenant_id: str, slug: str, document_name: str) -> bool:
+        """Whether another tenant has a binding to the same Block document (type ``slug``, ``document_name``).
+
+        Document names derived since tenant namespaces were fixed cannot be shared; one derived by the older
+        rule could be (``t-a--b--c`` was both tenant ``a``'s ``b--c`` and tenant ``a--b``'s ``c``).
+        """
+        with self.session() as s:
+            other = s.exec(
+                select(BlockBinding.id).where(
+                    BlockBinding.slug == slug,
+                    BlockBinding.document_name == document_name,
+                    BlockBinding.tenant_id != tenant_id,
+                )
+            ).first()
+        return other is not None
 
     def list_blocks(self, tenant_id: str) -> Sequence[BlockBinding]:
         """All Block bindings of a tenant, by name."""

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from blocks.targets import static_host
+from core.errors import ConfigError
 from core.settings import Settings
 
 
@@ -41,3 +44,10 @@ def test_a_corrupt_pidfile_reads_as_not_running(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     static_host.pidfile_path(settings).write_text("{not json")
     assert static_host.status(settings) is None
+
+
+def test_each_site_has_its_own_origin() -> None:
+    assert static_host.site_url(4321, "my-app-3f2a9c01") == "http://my-app-3f2a9c01.localhost:4321/"
+    for bad in ("", "-x", "a.b", "A", "x" * 64, "../x"):
+        with pytest.raises(ConfigError, match="host name label"):
+            static_host.site_url(4321, bad)
