@@ -6,6 +6,7 @@ time. Requests are retried with tenacity on transient failures (transport errors
 for idempotent calls, GitHub secondary rate limits), honouring ``Retry-After`` and ``x-ratelimit-reset``
 within the bounds of :class:`~core.settings.Timeouts`. What is left is translated into
 :mod:`core.errors`. Tokens are kept out of logs and messages by :mod:`core.redaction`.
+``*.localhost`` URLs connect to loopback whatever the resolver knows (:mod:`core.localhost`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tenacity
 from pydantic import BaseModel, SecretStr
 
 from core.errors import AuthFailed, ProviderError, ProviderRejected, ProviderUnavailable, RateLimited
+from core.localhost import localhost_mounts
 from core.redaction import get_request_id, install_redaction, redact, register_secret
 from core.settings import Timeouts, get_settings
 
@@ -392,6 +394,7 @@ def make_client(
         headers={"User-Agent": USER_AGENT, **(headers or {})},
         timeout=httpx.Timeout(limits.http_read, connect=limits.http_connect),
         transport=transport,
+        mounts=localhost_mounts() if transport is None else None,
         follow_redirects=True,
     )
     return ProviderClient(provider, client, limits, request_id=request_id, block_name=block_name)

@@ -210,6 +210,6 @@ def _start_static(sup: Supervisor, settings: Settings, say: Callable[[str], None
 
     was_running = status(settings) is not None
     info = ensure_running(settings)
-    say(f"static sites: {info.url}")
+    say(f"static sites: http://<site>.localhost:{info.port}/ (one origin per site)")
     if not was_running:
         sup.cleanups.append(lambda: stop_static(settings))

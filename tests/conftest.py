@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +61,27 @@ def require_prism() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return prism_bin
+
+
+@pytest.fixture(autouse=True, scope="session")
+def localhost_subdomains_resolve() -> Iterator[None]:
+    """Resolve ``*.localhost`` to loopback in this process, as browsers and nss-myhostname do (RFC 6761).
+
+    Local static sites live at ``http://<site>.localhost:<port>/``; Pom-Bolt's own client connects such names
+    itself (``core.http``), but tests also fetch live URLs with plain httpx, and some containers' resolvers
+    do not know the names.
+    """
+    system = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.lower().rstrip(".").endswith(".localhost"):
+            host = "localhost"
+        return system(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def isolated(data_dir: Path) -> Iterator[Path]:
 def deface(live_url: str) -> None:
     """Point the live site's folder at another release, as someone editing the server by hand would."""
     root = sites_root(get_settings())
-    link = root / httpx.URL(live_url).path.strip("/").split("/")[0]
+    link = root / httpx.URL(live_url).host.split(".")[0]  # http://<site>.localhost:<port>/
     assert link.is_symlink(), f"{link} is not the site link the local target makes"
     fake = root / ".releases" / link.name / "defaced"
     fake.mkdir(parents=True)

@@ -37,15 +37,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[static_server.S
         assert static_server.stop(settings)
 
 
+def _per_site(server: static_server.ServerInfo) -> str:
+    """A base_url for the module's server: each site on its own origin, as without a base_url."""
+    return f"http://{{site}}.localhost:{server.port}/"
+
+
 class TestLocalStaticContract(DeploymentTargetContract):
     @pytest.fixture
     def target(self, server: static_server.ServerInfo) -> DeploymentTarget:
-        return LocalStaticSite(root=server.root, base_url=server.url)
+        return LocalStaticSite(root=server.root, base_url=_per_site(server))
 
 
 @pytest.fixture
 def target(server: static_server.ServerInfo) -> LocalStaticSite:
-    return LocalStaticSite(root=server.root, base_url=server.url)
+    return LocalStaticSite(root=server.root, base_url=_per_site(server))
 
 
 @pytest.fixture
@@ -84,14 +89,19 @@ def test_layout_symlink_release_and_hidden_releases(
     root = Path(server.root)
     site_id = site_name("Local Site", deployer.project_id)
     assert result.state.site_id == site_id
-    assert result.live_url == f"{server.url}/{site_id}/"
+    assert (
+        result.live_url == static_server.site_url(server.port, site_id) == f"http://{site_id}.localhost:{server.port}/"
+    )
     assert result.deploy_id == deployer.snapshot_ids[-1]
     link = root / site_id
     assert link.is_symlink()
     assert os.readlink(link) == f".releases/{site_id}/{deployer.snapshot_ids[-1][:16]}"
     assert (root / ".releases" / site_id / f"{deployer.snapshot_ids[-1][:16]}.manifest.json").is_file()
-    assert http.get(f"{server.url}/.releases/{site_id}/").status_code == 404
-    assert http.get(f"{server.url}/{site_id}").status_code in (301, 302)  # to the trailing-slash URL
+    assert http.get(result.live_url).content == samples.INDEX_HTML.encode()
+    assert http.get(f"{server.url}/{site_id}/").status_code == 404  # the bare host serves no site
+    assert http.get(f"{server.url}/.releases/{site_id}/history.json").status_code == 404
+    folder = http.get(result.live_url + "img")
+    assert (folder.status_code, folder.headers["location"]) == (301, "/img/")  # to the trailing-slash URL
 
 
 def test_served_headers(deployer: Deployer, http: httpx.Client) -> None:
@@ -107,6 +117,7 @@ def test_served_headers(deployer: Deployer, http: httpx.Client) -> None:
         response = http.get(result.live_url + path)
         assert response.headers["content-type"].startswith(content_type), path
         assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_unchanged_files_are_hard_linked(deployer: Deployer, server: static_server.ServerInfo) -> None:
@@ -235,12 +246,18 @@ def test_without_base_url_the_static_server_is_started_and_reused(
     target.preflight()
     first = Deployer(target, snapshots, "Served Here").deploy(samples.small_site())
     info = static_server.status(data_dir_env)
-    assert info is not None and first.live_url.startswith(info.url + "/")
+    assert info is not None and first.live_url == static_server.site_url(info.port, str(first.state.site_id))
     assert info.root == str(data_dir_env.data_dir / "sites")
     second = Deployer(target, snapshots, "Another").deploy(samples.small_site())
     assert static_server.status(data_dir_env) == info  # the same server, reused
     for result in (first, second):
         assert http.get(result.live_url).content == samples.INDEX_HTML.encode()
+
+
+def test_a_base_url_without_site_serves_sites_under_one_path(snapshots: SnapshotStore, tmp_path: Path) -> None:
+    target = LocalStaticSite(root=str(tmp_path / "sites"), base_url="http://sites.example.test/all/")
+    result = Deployer(target, snapshots, "Pathed").deploy(samples.small_site())
+    assert result.live_url == f"http://sites.example.test/all/{result.state.site_id}/"
 
 
 def test_a_custom_root_without_base_url_is_refused(data_dir_env: Settings, tmp_path: Path) -> None:
