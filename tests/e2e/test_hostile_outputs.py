@@ -26,7 +26,7 @@ from blocks.generators.base import GenerationRequest, GenerationResult, Generato
 from core.runtime import get_snapshots, get_store, reset_caches
 from core.settings import get_settings
 from ops.cli import app
-from tasks._npm_build import work_parent
+from tasks._build.env import work_parent
 from tests.conftest import require_tool
 from tests.security.corpus import (
     BY_NAME,
