@@ -34,6 +34,9 @@ def configure_prefect_env(settings: Settings | None = None, *, quiet_console: bo
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        # Prefect's temporary server migrates a fresh database first: 20-30 s on a 2-core machine, past
+        # Prefect's own 20 s default, after which `pombolt run` on a new data dir could not start at all
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     if quiet_console:
         defaults["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"

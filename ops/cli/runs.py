@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from core.errors import PomBoltError
+from core.redaction import safe_message
 from core.settings import Settings, get_settings
 from ops.cli._common import bad_input, boot, err, find_project, prepare_target
 from ops.cli.show import print_report, run_report
@@ -135,6 +136,8 @@ def execute(store: Any, project_id: str, run_id: str, as_json: bool) -> None:
     if report["status"] != "verified":
         if failure is not None and not isinstance(failure, Exception):  # Ctrl-C and friends
             raise failure
+        if failure is not None and not report.get("error"):  # the run never started: nothing on the row says why
+            err.print(f"error: the run could not start: {safe_message(failure)}", highlight=False, markup=False)
         raise typer.Exit(1)
 
 
