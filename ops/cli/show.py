@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -51,14 +52,18 @@ def open_(ident: Annotated[str, typer.Argument(help="Project id, name or run id.
     live = store.versions(project.id)
     if not live:
         bad_input(f"project {project.name!r} has no live version yet; run it first")
+    url = live[-1].live_url or ""
     if project.target_ref == "local-static":
-        from blocks.targets.static_host import ensure_running
+        from blocks.targets.static_host import SITE_DOMAIN, ensure_running, site_url
 
         try:
-            ensure_running(settings)
+            server = ensure_running(settings)
         except PomBoltError as exc:
             bad_input(exc)
-    out.print(live[-1].live_url, highlight=False)
+        host = urlsplit(url).hostname or ""
+        if host.endswith("." + SITE_DOMAIN):  # a restarted server may listen on another port than at deploy
+            url = site_url(server.port, host.removesuffix("." + SITE_DOMAIN))
+    out.print(url, highlight=False)
 
 
 def run_report(store: Any, run_id: str, seconds: float | None = None) -> dict[str, Any]:

@@ -246,3 +246,17 @@ def test_a_cached_generation_whose_record_is_gone_is_generated_again(tmp_path: P
     assert again["status"] == "verified"
     assert not phases(again)["generate"]["cached"]
     assert not phases(again)["store"]["cached"]
+
+
+def test_open_restarts_the_static_server_and_prints_where_the_site_is_served_now() -> None:
+    code, report, err = pombolt("run", REQ, "--name", "opened", "--json")
+    assert code == 0 and report, err
+    from blocks.targets.static_host import stop
+
+    stop(get_settings())  # the server is gone; the next one picks a free port, likely another
+    result = runner.invoke(app, ["open", "opened"])
+    assert result.exit_code == 0, result.stderr
+    url = result.stdout.strip().splitlines()[-1]
+    assert url.startswith("http://") and ".localhost:" in url
+    page = httpx.get(url, timeout=10)  # tests/conftest.py resolves *.localhost to loopback, as browsers do
+    assert page.status_code == 200 and "<html" in page.text.lower()
